@@ -1,0 +1,12 @@
+#include "fcgi/api/endpoints.h"
+
+namespace devserver {
+
+void RegisterAllEndpoints(const ServiceInfo& service, Router* router) {
+  RegisterHealthEndpoints(service, router);
+  if (service.config.test_endpoints) RegisterDebugEndpoints(service, router);
+  // The index lists what is registered before it, so it comes last.
+  RegisterIndexEndpoints(service, router);
+}
+
+}  // namespace devserver

@@ -1,0 +1,17 @@
+// Every endpoint group of the API, registered on one router at worker start.
+#pragma once
+
+#include "fcgi/api/service.h"
+#include "fcgi/http/router.h"
+
+namespace devserver {
+
+// Registers each endpoint group below. A new group is a new Register* function and a line
+// in RegisterAllEndpoints; the router itself never changes.
+void RegisterAllEndpoints(const ServiceInfo& service, Router* router);
+
+void RegisterHealthEndpoints(const ServiceInfo& service, Router* router);
+void RegisterIndexEndpoints(const ServiceInfo& service, Router* router);
+void RegisterDebugEndpoints(const ServiceInfo& service, Router* router);
+
+}  // namespace devserver

@@ -1,0 +1,55 @@
+// /check_health: whether this host can take work, for schedulers and load balancers.
+#include <unistd.h>
+
+#include <Poco/JSON/Object.h>
+
+#include <sstream>
+
+#include "fcgi/api/endpoints.h"
+#include "generated/version.h"
+
+namespace devserver {
+namespace {
+
+Status CheckHealth(const ServiceInfo& service, const Request&, Response* response) {
+  uint64_t free_bytes = 0;
+  Status s = service.env->FreeDiskBytes(service.config.static_root, &free_bytes);
+  if (!s.ok()) return Status::Failed("cannot read free disk space: " + s.message());
+
+  Poco::JSON::Object health(Poco::JSON_PRESERVE_KEY_ORDER);
+  health.set("free_disk", free_bytes >> 30);  // GiB, as the old devserver's clients expect
+  health.set("free_disk_bytes", free_bytes);
+  // No stager threads exist yet: staging arrives with the staging core.
+  health.set("staging_thread_count", 0);
+  health.set("workers", service.config.EffectiveWorkers());
+  health.set("threads_per_worker", service.config.threads);
+  health.set("uptime_seconds", service.env->WallSeconds() - service.started_at);
+  health.set("version", kDevserverVersion);
+  health.set("pid", static_cast<int>(getpid()));
+  std::ostringstream out;
+  health.stringify(out);
+  *response = Response::Json(out.str());
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterHealthEndpoints(const ServiceInfo& service, Router* router) {
+  router->Add(
+      {"/check_health",
+       {"GET"},
+       "Health of this host as JSON: free disk, workers, uptime, version.",
+       "GET /check_health\n\n"
+       "Returns JSON:\n"
+       "  free_disk             free space of the static root in GiB (integer)\n"
+       "  free_disk_bytes       the same in bytes\n"
+       "  staging_thread_count  downloads in progress in this worker\n"
+       "  workers               worker processes of the pool\n"
+       "  threads_per_worker    request threads in each worker\n"
+       "  uptime_seconds        since the pool's master started\n"
+       "  version               devserver version\n"
+       "  pid                   the worker process that answered\n",
+       [&service](const Request& req, Response* resp) { return CheckHealth(service, req, resp); }});
+}
+
+}  // namespace devserver

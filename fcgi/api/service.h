@@ -1,0 +1,19 @@
+// What endpoint handlers may know about the running service.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "fcgi/base/env.h"
+#include "fcgi/config/config.h"
+
+namespace devserver {
+
+struct ServiceInfo {
+  Config config;
+  Env* env = nullptr;
+  int64_t started_at = 0;  // wall seconds when the master started
+  int worker_index = 0;    // which worker slot this process fills (0-based)
+};
+
+}  // namespace devserver

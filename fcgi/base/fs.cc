@@ -1,0 +1,77 @@
+#include "fcgi/base/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace devserver {
+
+Status MakeDirectories(const std::string& path, mode_t mode) {
+  if (path.empty()) return Status::InvalidArgument("empty directory path");
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    std::string prefix = path.substr(0, pos);
+    if (mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST) {
+      return Status::IOError("mkdir " + prefix, errno);
+    }
+  }
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return Status::IOError("stat " + path, errno);
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is not a directory");
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  std::string temp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("open " + temp, errno);
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status err = Status::IOError("write " + temp, errno);
+      close(fd);
+      unlink(temp.c_str());
+      return err;
+    }
+    done += static_cast<size_t>(n);
+  }
+  int synced = fsync(fd);
+  int sync_errno = errno;
+  if (close(fd) != 0 || synced != 0) {
+    Status err = Status::IOError("fsync/close " + temp, synced != 0 ? sync_errno : errno);
+    unlink(temp.c_str());
+    return err;
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    Status err = Status::IOError("rename " + temp, errno);
+    unlink(temp.c_str());
+    return err;
+  }
+  return Status::Ok();
+}
+
+Status ReadFile(const std::string& path, std::string* contents) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("open " + path, errno);
+  contents->clear();
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status err = Status::IOError("read " + path, errno);
+      close(fd);
+      return err;
+    }
+    if (n == 0) break;
+    contents->append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return Status::Ok();
+}
+
+}  // namespace devserver

@@ -1,0 +1,42 @@
+// One line per event on stderr, with a level letter, so journald and test logs stay readable.
+//
+//   DS_LOG(kInfo) << "worker " << pid << " started";
+//
+// The line is assembled in memory and written with a single write(2), so lines from many
+// threads and processes sharing stderr never interleave.
+#pragma once
+
+#include <sstream>
+#include <string>
+
+namespace devserver {
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+// Lines below this level are dropped. Set once at start-up.
+void SetMinLogLevel(LogLevel level);
+// "debug", "info", "warning" or "error" (the config's log_level); anything else is info.
+LogLevel ParseLogLevel(const std::string& name);
+// A short tag naming the process role ("master", "worker 2", "ctl"), shown on every line.
+void SetLogTag(const std::string& tag);
+bool LogEnabled(LogLevel level);
+
+class LogLine {
+ public:
+  explicit LogLine(LogLevel level) : level_(level) {}
+  LogLine(const LogLine&) = delete;
+  LogLine& operator=(const LogLine&) = delete;
+  ~LogLine();
+  std::ostream& stream() { return stream_; }
+
+ private:
+  LogLevel level_;
+  std::ostringstream stream_;
+};
+
+}  // namespace devserver
+
+#define DS_LOG(level)                                           \
+  if (!::devserver::LogEnabled(::devserver::LogLevel::level)) { \
+  } else                                                        \
+    ::devserver::LogLine(::devserver::LogLevel::level).stream()

@@ -1,0 +1,301 @@
+#include "fcgi/config/config.h"
+
+#include <unistd.h>
+
+#include <set>
+#include <sstream>
+
+#include "fcgi/base/fs.h"
+#include "fcgi/base/users.h"
+#include "fcgi/config/ini.h"
+
+namespace devserver {
+namespace {
+
+Status ParseInt(const std::string& value, int min, int max, int* out) {
+  size_t used = 0;
+  long parsed = 0;
+  try {
+    parsed = std::stol(value, &used, 10);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size()) {
+    return Status::InvalidArgument("'" + value + "' is not a whole number");
+  }
+  if (parsed < min || parsed > max) {
+    return Status::InvalidArgument("'" + value + "' is outside " + std::to_string(min) + ".." +
+                                   std::to_string(max));
+  }
+  *out = static_cast<int>(parsed);
+  return Status::Ok();
+}
+
+Status ParseBool(const std::string& value, bool* out) {
+  if (value == "true" || value == "yes" || value == "on" || value == "1") {
+    *out = true;
+  } else if (value == "false" || value == "no" || value == "off" || value == "0") {
+    *out = false;
+  } else {
+    return Status::InvalidArgument("'" + value + "' is not true or false");
+  }
+  return Status::Ok();
+}
+
+Status ParsePath(const std::string& value, bool may_be_empty, std::string* out) {
+  if (value.empty() && !may_be_empty) return Status::InvalidArgument("must not be empty");
+  if (!value.empty() && value[0] != '/') {
+    return Status::InvalidArgument("'" + value + "' is not an absolute path");
+  }
+  *out = value;
+  return Status::Ok();
+}
+
+// A setter for an integer field.
+ConfigKey IntKey(const char* section, const char* name, const char* def, const char* doc,
+                 int Config::*field, int min, int max) {
+  return {section,
+          name,
+          def,
+          doc,
+          [=](const std::string& v, Config* c) { return ParseInt(v, min, max, &(c->*field)); },
+          [=](const Config& c) { return std::to_string(c.*field); }};
+}
+
+ConfigKey PathKey(const char* section, const char* name, const char* def, const char* doc,
+                  std::string Config::*field, bool may_be_empty) {
+  return {section,
+          name,
+          def,
+          doc,
+          [=](const std::string& v, Config* c) { return ParsePath(v, may_be_empty, &(c->*field)); },
+          [=](const Config& c) { return c.*field; }};
+}
+
+std::vector<ConfigKey> MakeKeys() {
+  std::vector<ConfigKey> keys;
+  keys.push_back(
+      {"server", "socket", "/run/devserver/fcgi.sock",
+       "FastCGI socket nginx connects to: a Unix socket path, or host:port for TCP (keep TCP on "
+       "loopback; the socket must not be reachable from the network).",
+       [](const std::string& v, Config* c) {
+         if (v.empty()) return Status::InvalidArgument("must not be empty");
+         bool tcp = v[0] != '/';
+         if (tcp && v.find(':') == std::string::npos) {
+           return Status::InvalidArgument("'" + v + "' is neither an absolute path nor host:port");
+         }
+         c->socket = v;
+         return Status::Ok();
+       },
+       [](const Config& c) { return c.socket; }});
+  keys.push_back(
+      {"server", "socket_mode", "0660",
+       "Permission bits (octal) of the Unix socket. nginx's worker user must be able to write it.",
+       [](const std::string& v, Config* c) {
+         size_t used = 0;
+         unsigned long mode = 0;
+         try {
+           mode = std::stoul(v, &used, 8);
+         } catch (const std::exception&) {
+           used = 0;
+         }
+         if (used == 0 || used != v.size() || mode > 0777) {
+           return Status::InvalidArgument("'" + v + "' is not an octal mode like 0660");
+         }
+         c->socket_mode = static_cast<unsigned>(mode);
+         return Status::Ok();
+       },
+       [](const Config& c) {
+         char buf[8];
+         (void)std::snprintf(buf, sizeof buf, "%04o", c.socket_mode);
+         return std::string(buf);
+       }});
+  keys.push_back(
+      {"server", "socket_group", "",
+       "Group given to the Unix socket (e.g. www-data, nginx's group); empty keeps the process's "
+       "group. The service user must be a member of it.",
+       [](const std::string& v, Config* c) {
+         gid_t gid = 0;
+         if (!v.empty()) {
+           Status s = LookupGroup(v, &gid);
+           if (!s.ok()) return s;
+         }
+         c->socket_group = v;
+         return Status::Ok();
+       },
+       [](const Config& c) { return c.socket_group; }});
+  keys.push_back(IntKey("server", "workers", "0", "Worker processes; 0 means one per CPU core.",
+                        &Config::workers, 0, 256));
+  keys.push_back(IntKey("server", "threads", "32",
+                        "Request threads per worker. Most requests wait on staging and sleep, so "
+                        "this is much larger than the core count.",
+                        &Config::threads, 1, 1024));
+  keys.push_back(IntKey("server", "backlog", "1024", "listen(2) backlog of the FastCGI socket.",
+                        &Config::backlog, 1, 65535));
+  keys.push_back(IntKey("server", "drain_timeout", "30",
+                        "Seconds in-flight requests may keep running after SIGTERM or SIGHUP "
+                        "before their worker is killed.",
+                        &Config::drain_timeout_s, 0, 86400));
+  keys.push_back(
+      {"server", "log_level", "info", "Lowest level logged to stderr: debug, info, warning, error.",
+       [](const std::string& v, Config* c) {
+         static const std::set<std::string> kLevels = {"debug", "info", "warning", "error"};
+         if (kLevels.count(v) == 0) {
+           return Status::InvalidArgument("'" + v + "' is not one of debug, info, warning, error");
+         }
+         c->log_level = v;
+         return Status::Ok();
+       },
+       [](const Config& c) { return c.log_level; }});
+  keys.push_back(
+      {"server", "test_endpoints", "false",
+       "Serve /debug/* endpoints used by the test suite (echo, sleep). Never enable in production.",
+       [](const std::string& v, Config* c) { return ParseBool(v, &c->test_endpoints); },
+       [](const Config& c) { return std::string(c.test_endpoints ? "true" : "false"); }});
+
+  keys.push_back(PathKey("paths", "static_root", "/var/lib/devserver/static",
+                         "Staged builds live here; nginx serves it as /static/.",
+                         &Config::static_root, false));
+  keys.push_back(PathKey("paths", "state_dir", "/var/lib/devserver",
+                         "Service state: the SQLite database and per-worker lock files.",
+                         &Config::state_dir, false));
+  keys.push_back(PathKey("paths", "plugin_dir", "/usr/lib/devserver/plugins",
+                         "Directory of artifact-type plugins (*.so) loaded at start.",
+                         &Config::plugin_dir, false));
+
+  keys.push_back({"storage", "allowed_buckets", "chromeos-image-archive",
+                  "Comma-separated GCS buckets an archive_url may name; others get 403.",
+                  [](const std::string& v, Config* c) {
+                    std::vector<std::string> buckets;
+                    std::stringstream in(v);
+                    std::string item;
+                    while (std::getline(in, item, ',')) {
+                      size_t b = item.find_first_not_of(' ');
+                      size_t e = item.find_last_not_of(' ');
+                      if (b == std::string::npos) continue;
+                      item = item.substr(b, e - b + 1);
+                      for (char ch : item) {
+                        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                                  ch == '-' || ch == '_' || ch == '.';
+                        if (!ok)
+                          return Status::InvalidArgument("'" + item + "' is not a bucket name");
+                      }
+                      buckets.push_back(item);
+                    }
+                    if (buckets.empty()) return Status::InvalidArgument("no bucket given");
+                    c->allowed_buckets = buckets;
+                    return Status::Ok();
+                  },
+                  [](const Config& c) {
+                    std::string out;
+                    for (const auto& b : c.allowed_buckets) out += (out.empty() ? "" : ",") + b;
+                    return out;
+                  }});
+  keys.push_back(
+      {"storage", "gs_endpoint", "",
+       "GCS JSON API endpoint (URL); empty means https://storage.googleapis.com, or the "
+       "STORAGE_EMULATOR_HOST / CLOUD_STORAGE_EMULATOR_ENDPOINT environment variable when set.",
+       [](const std::string& v, Config* c) {
+         if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+           return Status::InvalidArgument("'" + v + "' is not an http:// or https:// URL");
+         }
+         c->gs_endpoint = v;
+         return Status::Ok();
+       },
+       [](const Config& c) { return c.gs_endpoint; }});
+  keys.push_back(PathKey("storage", "archive_dir", "",
+                         "A local directory standing in for GCS (gs://bucket/path is read from "
+                         "<archive_dir>/bucket/path); empty uses GCS.",
+                         &Config::archive_dir, true));
+
+  keys.push_back(IntKey("timeouts", "max_wait", "1800",
+                        "Longest a request waits for staging before answering; keep it below "
+                        "nginx's fastcgi_read_timeout so callers never see a 504.",
+                        &Config::max_wait_s, 1, 86400));
+  return keys;
+}
+
+}  // namespace
+
+int Config::EffectiveWorkers() const {
+  if (workers > 0) return workers;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  return cores > 0 ? static_cast<int>(cores) : 1;
+}
+
+const std::vector<ConfigKey>& ConfigKeys() {
+  static const std::vector<ConfigKey> keys = MakeKeys();
+  return keys;
+}
+
+Config DefaultConfig() {
+  Config config;
+  for (const ConfigKey& key : ConfigKeys()) {
+    Status s = key.apply(key.default_value, &config);
+    // The table's own defaults are checked by the unit tests; a failure here is a build bug.
+    if (!s.ok()) std::abort();
+  }
+  return config;
+}
+
+Status LoadConfigFile(const std::string& path, Config* config) {
+  std::string text;
+  Status s = ReadFile(path, &text);
+  if (!s.ok()) return Status::InvalidArgument("cannot read config file: " + s.message());
+  std::vector<IniEntry> entries;
+  s = ParseIni(text, path, &entries);
+  if (!s.ok()) return s;
+  std::set<std::string> seen;
+  for (const IniEntry& e : entries) {
+    std::string where = path + ":" + std::to_string(e.line) + ": [" + e.section + "] " + e.key;
+    const ConfigKey* match = nullptr;
+    for (const ConfigKey& key : ConfigKeys()) {
+      if (e.section == key.section && e.key == key.name) match = &key;
+    }
+    if (match == nullptr) return Status::InvalidArgument(where + ": unknown key");
+    if (!seen.insert(e.section + "." + e.key).second) {
+      return Status::InvalidArgument(where + ": given more than once");
+    }
+    s = match->apply(e.value, config);
+    if (!s.ok()) return Status::InvalidArgument(where + ": " + s.message());
+  }
+  return Status::Ok();
+}
+
+Status ApplyConfigOverride(const std::string& flag, const std::string& value, Config* config) {
+  std::string name = flag;
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (name == key.name) {
+      Status s = key.apply(value, config);
+      if (!s.ok()) return Status::InvalidArgument("--" + flag + ": " + s.message());
+      return Status::Ok();
+    }
+  }
+  return Status::InvalidArgument("unknown option --" + flag);
+}
+
+std::string RenderConfig(const Config& config) {
+  std::string out;
+  std::string section;
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (key.section != section) {
+      section = key.section;
+      out += (out.empty() ? "" : "\n") + std::string("[") + section + "]\n";
+    }
+    out += "# " + std::string(key.doc) + "\n";
+    out += std::string(key.name) + " = " + key.render(config) + "\n";
+  }
+  return out;
+}
+
+Status ValidateConfig(const Config& config) {
+  if (config.socket[0] == '/' && config.socket.size() >= 108) {
+    return Status::InvalidArgument("[server] socket: path longer than a Unix socket allows");
+  }
+  return Status::Ok();
+}
+
+}  // namespace devserver

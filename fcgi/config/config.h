@@ -1,0 +1,74 @@
+// The service configuration: one INI file, every key with a default, flags override keys.
+//
+// The key table in config.cc is the single source of truth: it parses the file, parses the
+// command-line overrides (`--<key>` with '_' spelled '-'), prints the reference
+// (`devserver-fcgi --print-config`), and a test checks README documents every key.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fcgi/base/status.h"
+
+namespace devserver {
+
+struct Config {
+  // [server]
+  std::string socket;        // Unix socket path, or host:port for TCP
+  unsigned socket_mode = 0;  // permission bits of a Unix socket
+  std::string socket_group;  // group of a Unix socket ("" = the process's group)
+  int workers = 0;           // worker processes; 0 = one per CPU core
+  int threads = 0;           // request threads per worker
+  int backlog = 0;           // listen(2) backlog
+  int drain_timeout_s = 0;   // how long in-flight requests may run after SIGTERM/SIGHUP
+  std::string log_level;     // debug, info, warning, error
+  bool test_endpoints = false;
+
+  // [paths]
+  std::string static_root;
+  std::string state_dir;
+  std::string plugin_dir;
+
+  // [storage]
+  std::vector<std::string> allowed_buckets;
+  std::string gs_endpoint;
+  std::string archive_dir;
+
+  // [timeouts]
+  int max_wait_s = 0;
+
+  // Workers to run: `workers`, or the number of online CPUs when it is 0.
+  int EffectiveWorkers() const;
+};
+
+struct ConfigKey {
+  const char* section;
+  const char* name;
+  const char* default_value;
+  const char* doc;
+  // Parses `value` into the config, or says why it is not acceptable.
+  std::function<Status(const std::string& value, Config* config)> apply;
+  // The current value, rendered as it would be written in the file.
+  std::function<std::string(const Config& config)> render;
+};
+
+const std::vector<ConfigKey>& ConfigKeys();
+
+// The embedded defaults, as documented in ConfigKeys().
+Config DefaultConfig();
+
+// Applies the keys of an INI file over `config`. Unknown sections or keys, repeated keys and
+// bad values are errors that name the file, line, section and key.
+Status LoadConfigFile(const std::string& path, Config* config);
+
+// Applies one override given as a flag name (`static-root` or `static_root`) and value.
+Status ApplyConfigOverride(const std::string& flag, const std::string& value, Config* config);
+
+// The whole configuration as an INI file, each key preceded by its documentation.
+std::string RenderConfig(const Config& config);
+
+// Checks relations between keys that no single key can check.
+Status ValidateConfig(const Config& config);
+
+}  // namespace devserver

@@ -1,0 +1,36 @@
+// devserverctl: the operator's command: run the service, and (later) inspect and evict.
+#include <iostream>
+#include <string>
+
+#include "fcgi/ctl/serve.h"
+#include "generated/version.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: devserverctl <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve      run nginx and the worker pool from one state directory (see serve --help)\n"
+    "  version    print the version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::string command = argv[1];
+  if (command == "serve") return devserver::RunServe(argc - 1, argv + 1);
+  if (command == "version" || command == "--version") {
+    std::cout << "devserverctl " << devserver::kDevserverVersion << "\n";
+    return 0;
+  }
+  if (command == "help" || command == "--help" || command == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "devserverctl: unknown command '" << command << "'\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,33 @@
+// Hands accepted connections from a worker's acceptor to its request threads.
+//
+// The acceptor only takes a connection off the shared socket when a request thread is idle
+// to serve it, so a busy worker leaves new connections to the other workers instead of
+// queueing them behind its own slow requests.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+namespace devserver {
+
+class ConnectionQueue {
+ public:
+  // Blocks until a request thread is free to take one more connection, or Close().
+  // Returns false once closed.
+  bool WaitForIdleThread();
+  void Push(int fd);
+  // Blocks for the next connection; -1 once the queue is closed and empty.
+  int Pop();
+  // No more connections will come; threads finish what is queued, then Pop() returns -1.
+  void Close();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int> fds_;
+  int waiting_threads_ = 0;  // threads blocked in Pop()
+  bool closed_ = false;
+};
+
+}  // namespace devserver

@@ -1,0 +1,166 @@
+#include "fcgi/pool/worker.h"
+
+#include <fcgiapp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "fcgi/api/endpoints.h"
+#include "fcgi/base/log.h"
+#include "fcgi/http/error_response.h"
+#include "fcgi/http/fcgi_exchange.h"
+#include "fcgi/pool/connection_queue.h"
+
+namespace devserver {
+namespace {
+
+// Closes a finished connection without libfcgi's select()-based linger, which breaks on
+// descriptors above FD_SETSIZE. Half-closing and draining lets the web server read the whole
+// response before the socket goes away.
+void CloseConnection(int fd) {
+  if (shutdown(fd, SHUT_WR) == 0) {
+    pollfd p{fd, POLLIN, 0};
+    char trash[4096];
+    while (poll(&p, 1, 1000) > 0 && read(fd, trash, sizeof trash) > 0) {
+    }
+  }
+  close(fd);
+}
+
+void ServeConnection(const Router& router, FCGX_Request* fcgi, int fd) {
+  // libfcgi reads the request from an already-open connection when ipcFd is set; keeping the
+  // connection flag stops FCGX_Accept_r's leading FCGX_Finish_r from closing it. A listen
+  // socket of -1 makes a broken handshake fail instead of blocking in accept().
+  fcgi->ipcFd = fd;
+  fcgi->keepConnection = 1;
+  if (FCGX_Accept_r(fcgi) != 0) {
+    DS_LOG(kWarning) << "dropped a FastCGI connection with a broken handshake";
+    return;  // libfcgi has closed it
+  }
+  Request request;
+  Status parsed = ReadFcgiRequest(fcgi, &request);
+  FcgiBody body(fcgi->in, request.content_length);
+  request.body = &body;
+  Response response = parsed.ok() ? router.Dispatch(request) : ErrorResponse(parsed);
+  WriteFcgiResponse(fcgi, request, response);
+  DS_LOG(kDebug) << request.method << " " << request.path << " " << response.status;
+  // Finishing with keepConnection set flushes the streams and frees the request but leaves
+  // the descriptor to us: one connection per request, closed here. When flushing failed
+  // (the web server hung up), libfcgi has closed it itself and reset ipcFd.
+  fcgi->keepConnection = 1;
+  FCGX_Finish_r(fcgi);
+  if (fcgi->ipcFd >= 0) CloseConnection(fd);
+  fcgi->ipcFd = -1;
+}
+
+void RequestThread(const Router& router, ConnectionQueue* queue) {
+  FCGX_Request fcgi;
+  FCGX_InitRequest(&fcgi, -1, 0);
+  for (int fd = queue->Pop(); fd >= 0; fd = queue->Pop()) ServeConnection(router, &fcgi, fd);
+}
+
+// Reads termination signals and turns them into a write on `stop_fd`.
+void SignalThread(int signal_fd, int stop_fd, std::atomic<bool>* stopping) {
+  signalfd_siginfo info{};
+  while (read(signal_fd, &info, sizeof info) == sizeof info) {
+    if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) break;
+    // SIGHUP is the master's business: it replaces workers; a worker ignores it.
+  }
+  *stopping = true;
+  uint64_t one = 1;
+  if (write(stop_fd, &one, sizeof one) < 0) {
+    DS_LOG(kError) << "cannot wake the acceptor: " << ErrnoText(errno);
+  }
+}
+
+void AcceptLoop(int listen_fd, int stop_fd, ConnectionQueue* queue,
+                const std::atomic<bool>& stopping) {
+  pollfd fds[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+  while (!stopping && queue->WaitForIdleThread()) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      DS_LOG(kError) << "poll: " << ErrnoText(errno);
+      break;
+    }
+    if (fds[1].revents != 0) break;
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      queue->Push(fd);
+    } else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+      // Out of descriptors: the connection stays queued in the kernel; retry shortly rather
+      // than spinning on a socket that keeps polling readable.
+      DS_LOG(kError) << "accept: " << ErrnoText(errno);
+      poll(&fds[1], 1, 100);
+    }
+    // EAGAIN: another worker took the connection first.
+  }
+}
+
+}  // namespace
+
+int RunWorker(const ServiceInfo& service, int listen_fd) {
+  SetLogTag("worker" + std::to_string(service.worker_index));
+  // A worker must not outlive its master: the master's death means nobody supervises it.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  sigaddset(&unblock, SIGCHLD);
+  pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+  (void)signal(SIGPIPE, SIG_IGN);  // a web server that hangs up must not kill the worker
+  int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  int stop_fd = eventfd(0, EFD_CLOEXEC);
+  if (signal_fd < 0 || stop_fd < 0) {
+    DS_LOG(kError) << "signalfd/eventfd: " << ErrnoText(errno);
+    return 1;
+  }
+  if (FCGX_Init() != 0) {
+    DS_LOG(kError) << "FCGX_Init failed";
+    return 1;
+  }
+
+  Router router;
+  RegisterAllEndpoints(service, &router);
+
+  ConnectionQueue queue;
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> threads;
+  threads.reserve(service.config.threads);
+  for (int i = 0; i < service.config.threads; ++i) {
+    threads.emplace_back(RequestThread, std::cref(router), &queue);
+  }
+  std::thread signals(SignalThread, signal_fd, stop_fd, &stopping);
+  DS_LOG(kInfo) << "serving with " << service.config.threads << " request threads";
+
+  AcceptLoop(listen_fd, stop_fd, &queue, stopping);
+
+  close(listen_fd);
+  queue.Close();
+  DS_LOG(kInfo) << "draining";
+  for (auto& t : threads) t.join();
+  if (!stopping) {
+    // The acceptor failed on its own; wake the signal thread so it can be joined.
+    kill(getpid(), SIGTERM);
+  }
+  signals.join();
+  DS_LOG(kInfo) << "exiting";
+  return 0;
+}
+
+}  // namespace devserver

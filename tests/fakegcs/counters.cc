@@ -1,0 +1,55 @@
+#include "tests/fakegcs/counters.h"
+
+#include <Poco/JSON/Object.h>
+
+#include <sstream>
+
+namespace devserver::fakegcs {
+
+void Counters::CountMedia(const std::string& object_key) {
+  std::lock_guard lock(mu_);
+  ++objects_[object_key].media;
+}
+
+void Counters::CountMetadata(const std::string& object_key) {
+  std::lock_guard lock(mu_);
+  ++objects_[object_key].metadata;
+}
+
+void Counters::CountList() {
+  std::lock_guard lock(mu_);
+  ++list_;
+}
+
+void Counters::AddMediaBytes(uint64_t n) {
+  std::lock_guard lock(mu_);
+  media_bytes_ += n;
+}
+
+void Counters::Reset() {
+  std::lock_guard lock(mu_);
+  objects_.clear();
+  list_ = 0;
+  media_bytes_ = 0;
+}
+
+std::string Counters::ToJson() const {
+  Poco::JSON::Object root(Poco::JSON_PRESERVE_KEY_ORDER);
+  {
+    std::lock_guard lock(mu_);
+    root.set("list", list_);
+    root.set("media_bytes", media_bytes_);
+    // Object keys always contain a '/', so they cannot collide with the two totals.
+    for (const auto& [key, c] : objects_) {
+      Poco::JSON::Object::Ptr entry = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
+      entry->set("media", c.media);
+      entry->set("metadata", c.metadata);
+      root.set(key, entry);
+    }
+  }
+  std::ostringstream out;
+  root.stringify(out);
+  return out.str();
+}
+
+}  // namespace devserver::fakegcs

@@ -1,0 +1,241 @@
+// The foundation end to end: real nginx in front of the real pool, driven over HTTP.
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+#include <thread>
+
+#include "fcgi/base/fs.h"
+#include "tests/integration/http_client.h"
+#include "tests/integration/service_fixture.h"
+
+namespace devserver::testing {
+namespace {
+
+class PoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status s = service_.Start(options_);
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+  HttpResult Get(const std::string& target) { return HttpGet(service_.port(), target); }
+
+  ServiceProcess::Options options_;
+  ServiceProcess service_;
+};
+
+TEST_F(PoolTest, IndexListsEveryEndpointAndDocServesIt) {
+  HttpResult index = Get("/");
+  ASSERT_EQ(index.status, 200) << index.error;
+  EXPECT_EQ(index.headers["Content-Type"], "text/html; charset=utf-8");
+  EXPECT_NE(index.body.find("<a href=\"/doc/check_health\">/check_health</a>"), std::string::npos);
+  HttpResult doc = Get("/doc/check_health");
+  ASSERT_EQ(doc.status, 200);
+  EXPECT_EQ(doc.headers["Content-Type"], "text/plain; charset=utf-8");
+  EXPECT_NE(doc.body.find("free_disk"), std::string::npos);
+  HttpResult missing = Get("/doc/no_such_endpoint");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.body, "no endpoint named 'no_such_endpoint'");
+}
+
+TEST_F(PoolTest, CheckHealthReportsDiskWorkersUptimeAndVersion) {
+  HttpResult r = Get("/check_health");
+  ASSERT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.headers["Content-Type"], "application/json");
+  auto health = Poco::JSON::Parser().parse(r.body).extract<Poco::JSON::Object::Ptr>();
+  struct statvfs st {};
+  ASSERT_EQ(statvfs((service_.state_dir() + "/static").c_str(), &st), 0);
+  uint64_t free_now = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  uint64_t reported = health->getValue<uint64_t>("free_disk_bytes");
+  // Other processes write to this disk too; the figure is the same statvfs within 1 GiB.
+  EXPECT_LT(std::max(free_now, reported) - std::min(free_now, reported), uint64_t{1} << 30);
+  EXPECT_EQ(health->getValue<uint64_t>("free_disk"), reported >> 30);
+  EXPECT_EQ(health->getValue<int>("workers"), 2);
+  EXPECT_EQ(health->getValue<int>("threads_per_worker"), 4);
+  EXPECT_EQ(health->getValue<int>("staging_thread_count"), 0);
+  EXPECT_GE(health->getValue<int>("uptime_seconds"), 0);
+  EXPECT_EQ(health->getValue<std::string>("version"), DEVSERVER_VERSION);
+  std::vector<pid_t> workers = service_.WorkerPids();
+  EXPECT_NE(std::find(workers.begin(), workers.end(), health->getValue<int>("pid")), workers.end());
+}
+
+TEST_F(PoolTest, UnknownEndpointIs404AndWrongMethodIs405) {
+  HttpResult r = Get("/no/such/thing?x=1");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body, "no endpoint /no/such/thing");
+  HttpResult post = HttpCall(service_.port(), "POST", "/check_health", {}, "x");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.headers["Allow"], "GET");
+}
+
+TEST_F(PoolTest, RawAndEncodedQueryValuesParseTheSame) {
+  const std::string want =
+      "archive_url=gs://chromeos-image-archive/x86-alex-release/"
+      "R19-2003.0.0-a1-b1819\nartifacts=full_payload,stateful\n";
+  HttpResult raw =
+      Get("/debug/echo?archive_url=gs://chromeos-image-archive/x86-alex-release/"
+          "R19-2003.0.0-a1-b1819&artifacts=full_payload,stateful");
+  HttpResult encoded =
+      Get("/debug/echo?archive_url=gs%3A%2F%2Fchromeos-image-archive%2F"
+          "x86-alex-release%2FR19-2003.0.0-a1-b1819&artifacts=full_payload%2Cstateful");
+  ASSERT_EQ(raw.status, 200) << raw.error;
+  EXPECT_EQ(raw.body, want);
+  ASSERT_EQ(encoded.status, 200);
+  EXPECT_EQ(encoded.body, want);
+  HttpResult bad = Get("/debug/echo?archive_url=%G1");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.body, "parameter 'archive_url': invalid percent-escape '%G1'");
+  HttpResult twice = Get("/debug/echo?a=1&a=2");
+  EXPECT_EQ(twice.status, 400);
+  EXPECT_EQ(twice.body, "parameter 'a' given more than once");
+}
+
+TEST_F(PoolTest, NginxServesStaticFilesWithRangeAndHidesTempNames) {
+  std::string build = service_.state_dir() + "/static/board-release/R1-1.0.0";
+  ASSERT_TRUE(MakeDirectories(build + "/.staging-tmp", 0755).ok());
+  ASSERT_TRUE(WriteFileAtomically(build + "/update.gz", "0123456789").ok());
+  ASSERT_TRUE(WriteFileAtomically(build + "/.update.gz.partial", "half").ok());
+  ASSERT_TRUE(WriteFileAtomically(build + "/.staging-tmp/x", "half").ok());
+
+  HttpResult whole = Get("/static/board-release/R1-1.0.0/update.gz");
+  ASSERT_EQ(whole.status, 200) << whole.error;
+  EXPECT_EQ(whole.body, "0123456789");
+  HttpResult range = HttpCall(service_.port(), "GET", "/static/board-release/R1-1.0.0/update.gz",
+                              {{"Range", "bytes=2-5"}});
+  EXPECT_EQ(range.status, 206);
+  EXPECT_EQ(range.body, "2345");
+  EXPECT_EQ(Get("/static/archive/board-release/R1-1.0.0/update.gz").body, "0123456789");
+  EXPECT_EQ(Get("/static/board-release/R1-1.0.0/.update.gz.partial").status, 404);
+  EXPECT_EQ(Get("/static/board-release/R1-1.0.0/.staging-tmp/x").status, 404);
+  EXPECT_EQ(Get("/static/archive/board-release/R1-1.0.0/.staging-tmp/x").status, 404);
+  EXPECT_EQ(Get("/static/board-release/R1-1.0.0/").status, 403);  // no directory listing
+  // nginx resolves the dot-dot before routing: the request reaches the API, not the disk.
+  HttpResult escape = Get("/static/../run/fcgi.sock");
+  EXPECT_EQ(escape.status, 404);
+  EXPECT_EQ(escape.body, "no endpoint /run/fcgi.sock");
+}
+
+TEST_F(PoolTest, KilledWorkerIsReplacedAndRequestsKeepSucceeding) {
+  std::vector<pid_t> before = service_.WorkerPids();
+  ASSERT_EQ(before.size(), 2u);
+  ASSERT_EQ(kill(before[0], SIGKILL), 0);
+  // The surviving worker answers while the master replaces the dead one.
+  for (int i = 0; i < 50; ++i) {
+    HttpResult r = Get("/check_health");
+    ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.error << r.body;
+  }
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        std::vector<pid_t> now = service_.WorkerPids();
+        return now.size() == 2 && std::find(now.begin(), now.end(), before[0]) == now.end();
+      },
+      10000))
+      << service_.Log();
+  EXPECT_NE(service_.Log().find("killed by SIGKILL"), std::string::npos);
+  std::vector<pid_t> after = service_.WorkerPids();
+  EXPECT_NE(std::find(after.begin(), after.end(), before[1]), after.end());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Get("/check_health").status, 200);
+}
+
+TEST_F(PoolTest, SigtermLetsTheInFlightRequestFinishThenExitsCleanly) {
+  auto slow = std::async(std::launch::async,
+                         [&] { return HttpGet(service_.port(), "/debug/sleep?ms=1500"); });
+  ASSERT_TRUE(PollUntil(
+      [&] { return service_.Log().find("debug/sleep: sleeping 1500 ms") != std::string::npos; },
+      10000));
+  pid_t master = service_.master_pid();
+  std::vector<pid_t> workers = service_.WorkerPids();
+  service_.Signal(SIGTERM);
+  HttpResult r = slow.get();
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.body, "slept 1500");
+  EXPECT_EQ(service_.Wait(20000), 0) << service_.Log();
+  EXPECT_NE(kill(master, 0), 0);
+  for (pid_t w : workers) EXPECT_NE(kill(w, 0), 0);
+  struct stat st {};
+  EXPECT_NE(stat((service_.state_dir() + "/run/fcgi.sock").c_str(), &st), 0);
+}
+
+TEST(PoolReloadTest, SighupAppliesTheNewConfigWithoutDroppingRequests) {
+  char tmpl[] = "/tmp/devserver-reload-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string config = std::string(tmpl) + "/devserver.ini";
+  ASSERT_TRUE(WriteFileAtomically(config, "[server]\nworkers = 2\nthreads = 3\n").ok());
+  ServiceProcess service;
+  ServiceProcess::Options options;
+  options.config_file = config;
+  options.workers = 0;  // from the file, so the reload can change them
+  options.threads = 0;
+  ASSERT_TRUE(service.Start(options).ok());
+  std::vector<pid_t> old_workers = service.WorkerPids();
+  ASSERT_EQ(old_workers.size(), 2u);
+
+  auto slow = std::async(std::launch::async,
+                         [&] { return HttpGet(service.port(), "/debug/sleep?ms=1000"); });
+  ASSERT_TRUE(PollUntil(
+      [&] { return service.Log().find("debug/sleep: sleeping 1000 ms") != std::string::npos; },
+      10000));
+  ASSERT_TRUE(WriteFileAtomically(config, "[server]\nworkers = 3\nthreads = 5\n").ok());
+  ASSERT_EQ(kill(service.master_pid(), SIGHUP), 0);
+  // The old generation finishes what it accepted.
+  HttpResult r = slow.get();
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.body, "slept 1000");
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        std::vector<pid_t> now = service.WorkerPids();
+        if (now.size() != 3) return false;
+        for (pid_t p : now) {
+          if (std::find(old_workers.begin(), old_workers.end(), p) != old_workers.end())
+            return false;
+        }
+        return true;
+      },
+      20000))
+      << service.Log();
+  for (int i = 0; i < 20; ++i) {
+    HttpResult health = HttpGet(service.port(), "/check_health");
+    ASSERT_EQ(health.status, 200) << health.error;
+    auto json = Poco::JSON::Parser().parse(health.body).extract<Poco::JSON::Object::Ptr>();
+    EXPECT_EQ(json->getValue<int>("workers"), 3);
+    EXPECT_EQ(json->getValue<int>("threads_per_worker"), 5);
+  }
+  EXPECT_NE(service.Log().find("starting generation 1"), std::string::npos);
+  std::string out;
+  RunProgram({"/bin/rm", "-rf", tmpl}, &out);
+}
+
+TEST(PoolConfigTest, CorruptConfigIsAClearErrorNamingTheKey) {
+  char tmpl[] = "/tmp/devserver-badconfig-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string config = std::string(tmpl) + "/devserver.ini";
+  ASSERT_TRUE(WriteFileAtomically(config, "[server]\nthreads = 4\nworkers = many\n").ok());
+  std::string out;
+  int rc = RunProgram({DEVSERVER_FCGI_BIN, "--config", config}, &out);
+  EXPECT_EQ(rc, 2);
+  EXPECT_EQ(out,
+            "devserver-fcgi: " + config + ":3: [server] workers: 'many' is not a whole number\n");
+
+  // serve checks the configuration before it starts anything.
+  rc = RunProgram({DEVSERVERCTL_BIN, "serve", "--port=1", "--state-dir=" + std::string(tmpl) + "/s",
+                   "--config=" + config},
+                  &out);
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(out.find("[server] workers: 'many' is not a whole number"), std::string::npos) << out;
+  struct stat st {};
+  EXPECT_NE(stat((std::string(tmpl) + "/s/run/devserver-fcgi.pid").c_str(), &st), 0);
+
+  rc = RunProgram({DEVSERVER_FCGI_BIN, "--no-such-key=1"}, &out);
+  EXPECT_EQ(rc, 2);
+  EXPECT_EQ(out, "devserver-fcgi: unknown option --no-such-key\n");
+  RunProgram({"/bin/rm", "-rf", tmpl}, &out);
+}
+
+}  // namespace
+}  // namespace devserver::testing

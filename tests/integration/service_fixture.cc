@@ -1,0 +1,184 @@
+#include "tests/integration/service_fixture.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "fcgi/base/fs.h"
+#include "tests/integration/http_client.h"
+
+extern char** environ;
+
+namespace devserver::testing {
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& output_path) {
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+}  // namespace
+
+int RunProgram(const std::vector<std::string>& argv, std::string* output) {
+  char tmpl[] = "/tmp/devserver-run-XXXXXX";
+  int fd = mkstemp(tmpl);
+  if (fd < 0) return -1;
+  close(fd);
+  pid_t pid = Spawn(argv, tmpl);
+  int status = -1;
+  if (pid > 0) waitpid(pid, &status, 0);
+  ReadFile(tmpl, output);
+  unlink(tmpl);
+  if (pid <= 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool PollUntil(const std::function<bool()>& condition, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> children;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "children");
+    pid_t child;
+    while (in >> child) children.push_back(child);
+  }
+  return children;
+}
+
+ServiceProcess::~ServiceProcess() {
+  if (serve_pid_ > 0) {
+    Signal(SIGTERM);
+    if (Wait(30000) == -1) {
+      kill(serve_pid_, SIGKILL);
+      waitpid(serve_pid_, nullptr, 0);
+    }
+  }
+  // A sanitizer report in a worker kills only that worker, and the master replaces it: the
+  // test would pass. The log is where such a report shows.
+  std::string log = Log();
+  for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
+    if (log.find(report) != std::string::npos) ADD_FAILURE() << "sanitizer report:\n" << log;
+  }
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing sets the environment during tests.
+  if (!dir_.empty() && std::getenv("DEVSERVER_KEEP_TEST_DIRS") == nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+Status ServiceProcess::Start(const Options& options) {
+  char tmpl[] = "/tmp/devserver-itest-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return Status::IOError("mkdtemp", errno);
+  dir_ = tmpl;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = FreePort();
+    std::vector<std::string> argv = {DEVSERVERCTL_BIN, "serve", "--port=" + std::to_string(port_),
+                                     "--state-dir=" + state_dir(), "--test-endpoints=true"};
+    if (options.workers > 0) argv.push_back("--workers=" + std::to_string(options.workers));
+    if (options.threads > 0) argv.push_back("--threads=" + std::to_string(options.threads));
+    if (!options.config_file.empty()) argv.push_back("--config=" + options.config_file);
+    argv.insert(argv.end(), options.extra_flags.begin(), options.extra_flags.end());
+    serve_pid_ = Spawn(argv, dir_ + "/serve.log");
+    if (serve_pid_ <= 0) return Status::Failed("cannot start " DEVSERVERCTL_BIN);
+    bool exited = false;
+    bool ready = PollUntil(
+        [&] {
+          int status = 0;
+          if (waitpid(serve_pid_, &status, WNOHANG) == serve_pid_) {
+            exited = true;
+            return true;
+          }
+          return Log().find("devserver: serving on") != std::string::npos &&
+                 HttpGet(port_, "/check_health", 2000).status == 200;
+        },
+        30000);
+    if (ready && !exited) return Status::Ok();
+    serve_pid_ = -1;
+    // A port taken between FreePort() and nginx's bind is the only reason to try again.
+    if (Log().find("Address already in use") == std::string::npos) break;
+  }
+  return Status::Failed("service did not start; its log:\n" + Log());
+}
+
+void ServiceProcess::Signal(int sig) {
+  if (serve_pid_ > 0) kill(serve_pid_, sig);
+}
+
+int ServiceProcess::Wait(int timeout_ms) {
+  int result = -1;
+  PollUntil(
+      [&] {
+        int status = 0;
+        if (waitpid(serve_pid_, &status, WNOHANG) != serve_pid_) return false;
+        result = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return true;
+      },
+      timeout_ms);
+  if (result != -1) serve_pid_ = -1;
+  return result;
+}
+
+pid_t ServiceProcess::master_pid() const {
+  std::string text;
+  if (!ReadFile(state_dir() + "/run/devserver-fcgi.pid", &text).ok()) return -1;
+  return static_cast<pid_t>(std::atoi(text.c_str()));
+}
+
+std::vector<pid_t> ServiceProcess::WorkerPids() const { return ChildrenOf(master_pid()); }
+
+std::string ServiceProcess::Log() const {
+  std::string text;
+  ReadFile(dir_ + "/serve.log", &text);
+  return text;
+}
+
+}  // namespace devserver::testing

@@ -1,0 +1,64 @@
+// Runs the real service for a test: `devserverctl serve` (nginx + the pool) on a free
+// loopback port, with its state in a fresh temporary directory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+
+#include <string>
+#include <vector>
+
+#include "fcgi/base/status.h"
+
+namespace devserver::testing {
+
+// Runs a program to completion; returns its exit status (-1 if it could not run) and its
+// combined stdout and stderr in *output.
+int RunProgram(const std::vector<std::string>& argv, std::string* output);
+
+// True once `condition` holds, polling every 10 ms for at most `timeout_ms`.
+bool PollUntil(const std::function<bool()>& condition, int timeout_ms);
+
+// A free TCP port on 127.0.0.1 (bound and released; the caller retries on a lost race).
+int FreePort();
+
+class ServiceProcess {
+ public:
+  struct Options {
+    int workers = 2;  // 0: not passed, so the config file or the default decides
+    int threads = 4;
+    std::string config_file;  // optional --config
+    std::vector<std::string> extra_flags;
+  };
+
+  ServiceProcess() = default;
+  ServiceProcess(const ServiceProcess&) = delete;
+  ServiceProcess& operator=(const ServiceProcess&) = delete;
+  ~ServiceProcess();  // stops the service and removes the temporary directory
+
+  Status Start(const Options& options);
+  // Sends `sig` to devserverctl serve.
+  void Signal(int sig);
+  // Waits for serve to exit; returns its exit status, or -1 on timeout.
+  int Wait(int timeout_ms);
+
+  int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  std::string state_dir() const { return dir_ + "/state"; }
+  pid_t serve_pid() const { return serve_pid_; }
+  pid_t master_pid() const;
+  std::vector<pid_t> WorkerPids() const;
+  // What serve, nginx and the pool have written to stdout and stderr so far.
+  std::string Log() const;
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  pid_t serve_pid_ = -1;
+};
+
+// The direct children of `pid`.
+std::vector<pid_t> ChildrenOf(pid_t pid);
+
+}  // namespace devserver::testing
