@@ -5,6 +5,8 @@
 // The code says what kind of failure it was; only http/ maps codes to HTTP status lines.
 #pragma once
 
+#include <string.h>
+
 #include <string>
 #include <utility>
 
@@ -38,7 +40,7 @@ class Status {
   static Status Failed(std::string msg) { return {Code::kFailed, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
   // An OS call failed: "<context>: <strerror(err)>".
-  static Status IOError(const std::string& context, int err);
+  static Status IOError(const std::string& context, int err);  // defined below
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -54,6 +56,15 @@ class Status {
 };
 
 // strerror(err), thread-safe.
-std::string ErrnoText(int err);
+inline std::string ErrnoText(int err) {
+  char buf[256];
+  // The GNU strerror_r returns the message, in buf or in static storage.
+  return strerror_r(err, buf, sizeof buf);
+}
+
+// Header-only on purpose: plugins (shared objects) use Status without linking the core.
+inline Status Status::IOError(const std::string& context, int err) {
+  return {Code::kIOError, context + ": " + ErrnoText(err)};
+}
 
 }  // namespace devserver

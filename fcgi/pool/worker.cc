@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "fcgi/http/error_response.h"
 #include "fcgi/http/fcgi_exchange.h"
 #include "fcgi/pool/connection_queue.h"
+#include "fcgi/staging/staging_service.h"
 
 namespace devserver {
 namespace {
@@ -132,6 +134,14 @@ int RunWorker(const ServiceInfo& service, int listen_fd) {
   }
   if (FCGX_Init() != 0) {
     DS_LOG(kError) << "FCGX_Init failed";
+    return 1;
+  }
+
+  std::unique_ptr<StagingService> staging;
+  Status started = StagingService::Start(service.config, &staging);
+  if (!started.ok()) {
+    // The master restarts the worker with a growing back-off; the log says why.
+    DS_LOG(kError) << "cannot start staging: " << started.message();
     return 1;
   }
 

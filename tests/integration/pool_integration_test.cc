@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -141,6 +142,40 @@ TEST_F(PoolTest, KilledWorkerIsReplacedAndRequestsKeepSucceeding) {
   std::vector<pid_t> after = service_.WorkerPids();
   EXPECT_NE(std::find(after.begin(), after.end(), before[1]), after.end());
   for (int i = 0; i < 20; ++i) EXPECT_EQ(Get("/check_health").status, 200);
+}
+
+// The lock files of the owners directory, as the pids they name.
+std::vector<pid_t> OwnerLockPids(const std::string& state_dir) {
+  std::vector<pid_t> pids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir + "/owners", ec)) {
+    pids.push_back(static_cast<pid_t>(std::atoi(entry.path().filename().c_str())));
+  }
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+TEST_F(PoolTest, WorkersShareOneStateDatabaseThatOperatorsCanQuery) {
+  std::string out;
+  int rc = RunProgram({"/usr/bin/sqlite3", "-readonly", service_.state_dir() + "/state.db",
+                       "PRAGMA user_version; SELECT count(*) FROM staging;"},
+                      &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "1\n0\n");
+  std::vector<pid_t> workers = service_.WorkerPids();
+  std::sort(workers.begin(), workers.end());
+  ASSERT_TRUE(PollUntil([&] { return OwnerLockPids(service_.state_dir()) == workers; }, 10000));
+
+  // A killed worker's liveness lock is swept by its replacement.
+  ASSERT_EQ(kill(workers[0], SIGKILL), 0);
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        std::vector<pid_t> now = service_.WorkerPids();
+        std::sort(now.begin(), now.end());
+        return now.size() == 2 && now != workers && OwnerLockPids(service_.state_dir()) == now;
+      },
+      10000))
+      << service_.Log();
 }
 
 TEST_F(PoolTest, SigtermLetsTheInFlightRequestFinishThenExitsCleanly) {

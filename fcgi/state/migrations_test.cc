@@ -1,0 +1,65 @@
+#include "fcgi/state/migrations.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace devserver::state {
+namespace {
+
+class MigrationsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/devserver-migrations-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  int64_t Scalar(Connection* db, const std::string& sql) {
+    Statement st;
+    EXPECT_TRUE(db->Prepare(sql, &st).ok()) << sql;
+    bool row = false;
+    EXPECT_TRUE(st.Step(&row).ok());
+    return row ? st.Int(0) : -1;
+  }
+  std::string dir_;
+};
+
+TEST_F(MigrationsTest, FreshFileGetsTheWholeSchemaAndItsVersion) {
+  Connection db;
+  ASSERT_TRUE(Connection::Open(dir_ + "/state.db", 1000, &db).ok());
+  ASSERT_TRUE(Migrate(&db).ok());
+  EXPECT_EQ(Scalar(&db, "PRAGMA user_version"), LatestSchemaVersion());
+  EXPECT_GE(LatestSchemaVersion(), 1);
+  // Every documented view answers.
+  for (const char* view : {"staged", "staging", "queued", "failed", "build_usage"}) {
+    EXPECT_EQ(Scalar(&db, std::string("SELECT count(*) FROM ") + view), 0) << view;
+  }
+  EXPECT_EQ(Scalar(&db, "SELECT value FROM counters WHERE name = 'fencing'"), 0);
+}
+
+TEST_F(MigrationsTest, ReapplyingIsANoOp) {
+  Connection db;
+  ASSERT_TRUE(Connection::Open(dir_ + "/state.db", 1000, &db).ok());
+  ASSERT_TRUE(Migrate(&db).ok());
+  ASSERT_TRUE(db.Exec("INSERT INTO builds VALUES ('b/1', 'gs://x/b/1', 1, 1);").ok());
+  ASSERT_TRUE(Migrate(&db).ok());
+  EXPECT_EQ(Scalar(&db, "SELECT count(*) FROM builds"), 1);
+}
+
+TEST_F(MigrationsTest, NewerFileIsRefused) {
+  Connection db;
+  ASSERT_TRUE(Connection::Open(dir_ + "/state.db", 1000, &db).ok());
+  ASSERT_TRUE(db.Exec("PRAGMA user_version = " + std::to_string(LatestSchemaVersion() + 1)).ok());
+  Status s = Migrate(&db);
+  EXPECT_EQ(s.code(), Status::Code::kFailed);
+  EXPECT_NE(s.message().find("is newer than this devserver knows"), std::string::npos)
+      << s.message();
+}
+
+TEST_F(MigrationsTest, MigrationsAreNumberedInOrderWithoutGaps) {
+  for (int i = 0; i < kMigrationCount; ++i) EXPECT_EQ(kMigrations[i].version, i + 1);
+}
+
+}  // namespace
+}  // namespace devserver::state

@@ -1,0 +1,94 @@
+// A thin RAII layer over the SQLite C API, used only inside state/.
+//
+// It exists to turn SQLite's return codes into Status values that carry the failing SQL's
+// purpose and SQLite's own message, and to make transactions impossible to leave open.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "fcgi/base/status.h"
+
+namespace devserver::state {
+
+class Statement;
+
+class Connection {
+ public:
+  // Opens (creating if needed) the database file; sets the busy timeout and foreign keys.
+  static Status Open(const std::string& path, int busy_timeout_ms, Connection* out);
+
+  Connection() = default;
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // Runs one or more statements that return no rows.
+  Status Exec(const std::string& sql);
+  Status Prepare(const std::string& sql, Statement* out);
+  sqlite3* raw() const { return db_; }
+  int64_t Changes() const { return sqlite3_changes64(db_); }
+
+  // "<what>: <sqlite message> (<code name>)", for the last failed call.
+  Status Error(const std::string& what) const;
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class Statement {
+ public:
+  Statement() = default;
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  // Parameters are numbered from 1, as in SQL's ?1.
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, const std::string& value);
+  Statement& BindNull(int index);
+  Statement& Bind(int index, const std::optional<int64_t>& value);
+
+  // Steps once: *row is true when a row is available.
+  Status Step(bool* row);
+  // Steps to completion, ignoring rows.
+  Status Run();
+  // Resets for reuse with new bindings.
+  void Reset();
+
+  int64_t Int(int column) const;
+  std::optional<int64_t> OptionalInt(int column) const;
+  std::string Text(int column) const;
+
+ private:
+  friend class Connection;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string sql_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT. The write lock is taken at BEGIN, so a transaction never reads
+// and then fails to upgrade to writing; destruction without Commit() rolls back.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(Connection* db) : db_(db) {}
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+  ~WriteTransaction();
+
+  Status Begin();
+  Status Commit();
+
+ private:
+  Connection* db_;
+  bool open_ = false;
+};
+
+}  // namespace devserver::state

@@ -1,0 +1,375 @@
+#include "fcgi/state/state_db.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <functional>
+#include <utility>
+
+#include "fcgi/base/log.h"
+#include "fcgi/state/migrations.h"
+
+namespace devserver::state {
+namespace {
+
+using Binder = std::function<void(Statement&)>;
+using RowReader = std::function<void(const Statement&)>;
+
+ArtifactState ParseState(const std::string& text) {
+  if (text == "queued") return ArtifactState::kQueued;
+  if (text == "staging") return ArtifactState::kStaging;
+  if (text == "staged") return ArtifactState::kStaged;
+  if (text == "failed") return ArtifactState::kFailed;
+  return ArtifactState::kMissing;
+}
+
+// owner_alive(lock_path): the SQL face of Liveness, so a claim can test ownership inside the
+// same statement that selects the row.
+void OwnerAliveFunction(sqlite3_context* context, int, sqlite3_value** args) {
+  auto* liveness = static_cast<Liveness*>(sqlite3_user_data(context));
+  const unsigned char* path = sqlite3_value_text(args[0]);
+  bool alive = path != nullptr && liveness->IsAlive(reinterpret_cast<const char*>(path));
+  sqlite3_result_int(context, alive ? 1 : 0);
+}
+
+// Runs one SQL statement: binds, then hands each row to `row`.
+Status Run(Connection* db, const std::string& sql, const Binder& bind, const RowReader& row = {}) {
+  Statement stmt;
+  Status s = db->Prepare(sql, &stmt);
+  if (!s.ok()) return s;
+  if (bind) bind(stmt);
+  for (;;) {
+    bool has_row = false;
+    s = stmt.Step(&has_row);
+    if (!s.ok() || !has_row) return s;
+    if (row) row(stmt);
+  }
+}
+
+Status ClaimLost(const Claim& claim, const std::string& what) {
+  return Status::Failed(what + " " + claim.build + " " + claim.artifact + ": claim " +
+                        std::to_string(claim.token) + " lost to another owner");
+}
+
+constexpr const char* kClaimableWhere =
+    "state = 'queued' OR (state = 'staging' AND (lease_expires < ?1 OR NOT "
+    "owner_alive(owner_lock)))";
+
+}  // namespace
+
+const char* ArtifactStateName(ArtifactState state) {
+  switch (state) {
+    case ArtifactState::kMissing:
+      return "missing";
+    case ArtifactState::kQueued:
+      return "queued";
+    case ArtifactState::kStaging:
+      return "staging";
+    case ArtifactState::kStaged:
+      return "staged";
+    case ArtifactState::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+Status StateDb::Open(const std::string& path, const StateOptions& options,
+                     std::unique_ptr<StateDb>* db) {
+  Connection connection;
+  Status s = Connection::Open(path, options.busy_timeout_ms, &connection);
+  if (!s.ok()) return s;
+  StateOptions resolved = options;
+  if (resolved.env == nullptr) resolved.env = Env::Default();
+  if (resolved.liveness == nullptr) resolved.liveness = FileLockLiveness();
+  if (sqlite3_create_function_v2(connection.raw(), "owner_alive", 1, SQLITE_UTF8, resolved.liveness,
+                                 OwnerAliveFunction, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return connection.Error("registering owner_alive()");
+  }
+  s = Migrate(&connection);
+  if (!s.ok()) return s;
+  db->reset(new StateDb(std::move(connection), resolved));
+  return Status::Ok();
+}
+
+StateDb::StateDb(Connection connection, const StateOptions& options)
+    : db_(std::move(connection)), options_(options), opener_pid_(getpid()) {}
+
+StateDb::~StateDb() = default;
+
+void StateDb::CheckProcess() const {
+  // An SQLite connection carried across fork() corrupts locks and the file: refuse loudly.
+  if (getpid() != opener_pid_) {
+    DS_LOG(kError) << "state database opened in process " << opener_pid_ << " used from process "
+                   << getpid() << "; aborting";
+    std::abort();
+  }
+}
+
+Status StateDb::ReadStatus(const std::string& build, const std::string& artifact,
+                           ArtifactStatus* status) {
+  *status = ArtifactStatus{};
+  status->artifact = artifact;
+  return Run(
+      &db_,
+      "SELECT state, coalesce(error, ''), attempts, bytes_done, bytes_total FROM artifacts "
+      "WHERE build = ?1 AND artifact = ?2",
+      [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); },
+      [&](const Statement& row) {
+        status->state = ParseState(row.Text(0));
+        status->error = row.Text(1);
+        status->attempts = static_cast<int>(row.Int(2));
+        status->bytes_done = row.Int(3);
+        status->bytes_total = row.OptionalInt(4);
+      });
+}
+
+Status StateDb::Request(const std::string& build, const std::string& archive_url,
+                        const std::vector<std::string>& artifacts, int priority,
+                        std::vector<ArtifactStatus>* statuses) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  const int64_t now = options_.env->WallSeconds();
+  WriteTransaction txn(&db_);
+  Status s = txn.Begin();
+  if (s.ok()) {
+    s = Run(&db_,
+            "INSERT INTO builds (build, archive_url, created_at, last_used_at) "
+            "VALUES (?1, ?2, ?3, ?3) "
+            "ON CONFLICT (build) DO UPDATE SET last_used_at = excluded.last_used_at",
+            [&](Statement& st) { st.Bind(1, build).Bind(2, archive_url).Bind(3, now); });
+  }
+  statuses->clear();
+  for (const std::string& artifact : artifacts) {
+    if (!s.ok()) break;
+    // In an UPSERT's SET, bare column names are the existing row's values.
+    s = Run(
+        &db_,
+        "INSERT INTO artifacts (build, artifact, state, priority, requested_at) "
+        "VALUES (?1, ?2, 'queued', ?3, ?4) "
+        "ON CONFLICT (build, artifact) DO UPDATE SET "
+        "  requested_at = CASE WHEN state = 'failed' AND retry_after <= ?4 "
+        "                      THEN ?4 ELSE requested_at END, "
+        "  state = CASE WHEN state = 'failed' AND retry_after <= ?4 "
+        "               THEN 'queued' ELSE state END, "
+        "  priority = min(priority, excluded.priority)",
+        [&](Statement& st) { st.Bind(1, build).Bind(2, artifact).Bind(3, priority).Bind(4, now); });
+    ArtifactStatus status;
+    if (s.ok()) s = ReadStatus(build, artifact, &status);
+    statuses->push_back(std::move(status));
+  }
+  if (s.ok()) s = txn.Commit();
+  return s;
+}
+
+Status StateDb::Get(const std::string& build, const std::vector<std::string>& artifacts,
+                    std::vector<ArtifactStatus>* statuses) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  // Read-only: a deferred transaction gives one consistent snapshot and never writes.
+  Status s = db_.Exec("BEGIN;");
+  statuses->clear();
+  for (const std::string& artifact : artifacts) {
+    if (!s.ok()) break;
+    ArtifactStatus status;
+    s = ReadStatus(build, artifact, &status);
+    statuses->push_back(std::move(status));
+  }
+  Status end = db_.Exec(s.ok() ? "COMMIT;" : "ROLLBACK;");
+  return s.ok() ? end : s;
+}
+
+Status StateDb::ClaimNext(const Owner& owner, std::optional<Claim>* claim) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  claim->reset();
+  const int64_t now = options_.env->WallSeconds();
+  // Polling stagers look first without the write lock; only a hit takes it and re-checks.
+  bool any = false;
+  Status s = Run(
+      &db_, std::string("SELECT 1 FROM artifacts WHERE ") + kClaimableWhere + " LIMIT 1",
+      [&](Statement& st) { st.Bind(1, now); }, [&](const Statement&) { any = true; });
+  if (!s.ok() || !any) return s;
+
+  WriteTransaction txn(&db_);
+  s = txn.Begin();
+  Claim found;
+  bool have = false;
+  if (s.ok()) {
+    s = Run(
+        &db_,
+        std::string("SELECT a.build, a.artifact, b.archive_url FROM artifacts a "
+                    "JOIN builds b USING (build) WHERE ") +
+            kClaimableWhere + " ORDER BY priority, requested_at LIMIT 1",
+        [&](Statement& st) { st.Bind(1, now); },
+        [&](const Statement& row) {
+          found.build = row.Text(0);
+          found.artifact = row.Text(1);
+          found.archive_url = row.Text(2);
+          have = true;
+        });
+  }
+  if (!s.ok() || !have) return s;  // someone else claimed it between the two looks
+  s = Run(&db_, "UPDATE counters SET value = value + 1 WHERE name = 'fencing' RETURNING value", {},
+          [&](const Statement& row) { found.token = row.Int(0); });
+  if (s.ok()) {
+    s = Run(
+        &db_,
+        "UPDATE artifacts SET state = 'staging', owner_pid = ?3, owner_start = ?4, "
+        "  owner_lock = ?5, lease_expires = ?6 + ?7, token = ?8, attempts = attempts + 1, "
+        "  started_at = ?6, finished_at = NULL, bytes_done = 0, error = NULL "
+        "WHERE build = ?1 AND artifact = ?2 RETURNING attempts",
+        [&](Statement& st) {
+          st.Bind(1, found.build)
+              .Bind(2, found.artifact)
+              .Bind(3, owner.pid)
+              .Bind(4, owner.start_ticks)
+              .Bind(5, owner.lock_path)
+              .Bind(6, now)
+              .Bind(7, options_.lease_seconds)
+              .Bind(8, found.token);
+        },
+        [&](const Statement& row) { found.attempts = static_cast<int>(row.Int(0)); });
+  }
+  if (s.ok()) s = txn.Commit();
+  if (s.ok()) *claim = std::move(found);
+  return s;
+}
+
+Status StateDb::Heartbeat(const Claim& claim, int64_t bytes_done,
+                          std::optional<int64_t> bytes_total) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  const int64_t now = options_.env->WallSeconds();
+  Status s = Run(&db_,
+                 "UPDATE artifacts SET lease_expires = ?4 + ?5, bytes_done = ?6, "
+                 "  bytes_total = coalesce(?7, bytes_total) "
+                 "WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
+                 [&](Statement& st) {
+                   st.Bind(1, claim.build)
+                       .Bind(2, claim.artifact)
+                       .Bind(3, claim.token)
+                       .Bind(4, now)
+                       .Bind(5, options_.lease_seconds)
+                       .Bind(6, bytes_done)
+                       .Bind(7, bytes_total);
+                 });
+  if (s.ok() && db_.Changes() == 0) return ClaimLost(claim, "heartbeat");
+  return s;
+}
+
+Status StateDb::Publish(const Claim& claim, const std::vector<StagedFile>& files) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  int64_t total = 0;
+  for (const StagedFile& f : files) total += f.size;
+  WriteTransaction txn(&db_);
+  Status s = txn.Begin();
+  if (s.ok()) {
+    s = Run(&db_,
+            "UPDATE artifacts SET state = 'staged', finished_at = ?4, owner_pid = NULL, "
+            "  owner_start = NULL, owner_lock = NULL, lease_expires = NULL, "
+            "  bytes_done = ?5, bytes_total = ?5 "
+            "WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
+            [&](Statement& st) {
+              st.Bind(1, claim.build)
+                  .Bind(2, claim.artifact)
+                  .Bind(3, claim.token)
+                  .Bind(4, options_.env->WallSeconds())
+                  .Bind(5, total);
+            });
+  }
+  if (s.ok() && db_.Changes() == 0) s = ClaimLost(claim, "publish");
+  if (s.ok()) {
+    s = Run(&db_, "DELETE FROM files WHERE build = ?1 AND artifact = ?2",
+            [&](Statement& st) { st.Bind(1, claim.build).Bind(2, claim.artifact); });
+  }
+  for (const StagedFile& f : files) {
+    if (!s.ok()) break;
+    s = Run(&db_,
+            "INSERT INTO files (build, artifact, path, size, sha1, sha256) "
+            "VALUES (?1, ?2, ?3, ?4, nullif(?5, ''), nullif(?6, '')) "
+            "ON CONFLICT (build, path) DO UPDATE SET artifact = excluded.artifact, "
+            "  size = excluded.size, sha1 = excluded.sha1, sha256 = excluded.sha256",
+            [&](Statement& st) {
+              st.Bind(1, claim.build)
+                  .Bind(2, claim.artifact)
+                  .Bind(3, f.path)
+                  .Bind(4, f.size)
+                  .Bind(5, f.sha1)
+                  .Bind(6, f.sha256);
+            });
+  }
+  if (s.ok()) s = txn.Commit();
+  return s;
+}
+
+Status StateDb::MarkFailed(const Claim& claim, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  const int64_t now = options_.env->WallSeconds();
+  Status s = Run(&db_,
+                 "UPDATE artifacts SET state = 'failed', error = ?5, finished_at = ?4, "
+                 "  retry_after = ?4 + ?6, owner_pid = NULL, owner_start = NULL, "
+                 "  owner_lock = NULL, lease_expires = NULL "
+                 "WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
+                 [&](Statement& st) {
+                   st.Bind(1, claim.build)
+                       .Bind(2, claim.artifact)
+                       .Bind(3, claim.token)
+                       .Bind(4, now)
+                       .Bind(5, error.empty() ? std::string("unknown error") : error)
+                       .Bind(6, options_.retry_delay_seconds);
+                 });
+  if (s.ok() && db_.Changes() == 0) return ClaimLost(claim, "fail");
+  return s;
+}
+
+Status StateDb::RequeueDeadOwners(int* requeued) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  Status s = Run(&db_,
+                 "UPDATE artifacts SET state = 'queued', owner_pid = NULL, owner_start = NULL, "
+                 "  owner_lock = NULL, lease_expires = NULL "
+                 "WHERE state = 'staging' AND NOT owner_alive(owner_lock)",
+                 {});
+  *requeued = s.ok() ? static_cast<int>(db_.Changes()) : 0;
+  return s;
+}
+
+Status StateDb::Forget(const std::string& build, const std::vector<std::string>& artifacts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  WriteTransaction txn(&db_);
+  Status s = txn.Begin();
+  for (const std::string& artifact : artifacts) {
+    if (!s.ok()) break;
+    ArtifactStatus status;
+    s = ReadStatus(build, artifact, &status);
+    if (s.ok() && status.state == ArtifactState::kStaging) {
+      return Status::Failed(build + " " + artifact + " is being staged; try again when it is done");
+    }
+    if (s.ok()) {
+      s = Run(&db_, "DELETE FROM artifacts WHERE build = ?1 AND artifact = ?2",
+              [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); });
+    }
+  }
+  if (s.ok()) s = txn.Commit();
+  return s;
+}
+
+Status StateDb::Files(const std::string& build, const std::string& artifact,
+                      std::vector<StagedFile>* files) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  files->clear();
+  return Run(
+      &db_,
+      "SELECT path, size, coalesce(sha1, ''), coalesce(sha256, '') FROM files "
+      "WHERE build = ?1 AND artifact = ?2 ORDER BY path",
+      [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); },
+      [&](const Statement& row) {
+        files->push_back({row.Text(0), row.Int(1), row.Text(2), row.Text(3)});
+      });
+}
+
+}  // namespace devserver::state

@@ -1,0 +1,116 @@
+// StateDb: the shared state of every worker process, and the only code that speaks SQL.
+//
+// The database is the per-build lock and the status table at once: a row per
+// (build, artifact) says whether it is queued, staging (by whom, how far), staged or failed
+// (why). Every change is one short BEGIN IMMEDIATE transaction, so any worker can answer any
+// request, and a restart forgets nothing. Schema: schema/*.sql.
+//
+// A StateDb is opened in the process that uses it (after fork) and aborts if another
+// process touches it. Its methods are thread-safe (one connection behind a mutex).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fcgi/base/env.h"
+#include "fcgi/base/status.h"
+#include "fcgi/state/liveness.h"
+#include "fcgi/state/sqlite.h"
+
+namespace devserver::state {
+
+enum class ArtifactState { kMissing, kQueued, kStaging, kStaged, kFailed };
+
+const char* ArtifactStateName(ArtifactState state);
+
+struct ArtifactStatus {
+  std::string artifact;
+  ArtifactState state = ArtifactState::kMissing;
+  std::string error;  // cause of the last failure
+  int attempts = 0;
+  int64_t bytes_done = 0;
+  std::optional<int64_t> bytes_total;
+};
+
+// The right to stage one artifact, held until Publish, MarkFailed or loss of the lease.
+struct Claim {
+  std::string build;
+  std::string archive_url;
+  std::string artifact;
+  int64_t token = 0;  // fencing token: only this claim may publish
+  int attempts = 0;   // including this one
+};
+
+struct StagedFile {
+  std::string path;  // relative to the build directory
+  int64_t size = 0;
+  std::string sha1;    // base64; empty when not computed
+  std::string sha256;  // base64; empty when not computed
+};
+
+struct StateOptions {
+  int busy_timeout_ms = 30000;
+  int lease_seconds = 30;        // a claim not renewed for this long may be taken over
+  int retry_delay_seconds = 60;  // a failed artifact is not retried sooner
+  Env* env = nullptr;            // clock; Env::Default() when null
+  Liveness* liveness = nullptr;  // FileLockLiveness() when null
+};
+
+class StateDb {
+ public:
+  // Opens the file, creating it and applying migrations as needed.
+  static Status Open(const std::string& path, const StateOptions& options,
+                     std::unique_ptr<StateDb>* db);
+  ~StateDb();
+
+  // Records that a caller wants these artifacts of `build`: a missing one is queued, a
+  // failed one past its retry delay is queued again. Marks the build used. Fills the state
+  // each artifact is in afterwards.
+  Status Request(const std::string& build, const std::string& archive_url,
+                 const std::vector<std::string>& artifacts, int priority,
+                 std::vector<ArtifactStatus>* statuses);
+
+  // The current state of each artifact (kMissing for those without a row).
+  Status Get(const std::string& build, const std::vector<std::string>& artifacts,
+             std::vector<ArtifactStatus>* statuses);
+
+  // Takes the most urgent claimable artifact for `owner`: queued ones, and staging ones
+  // whose owner is dead or whose lease ran out. Empty when there is none.
+  Status ClaimNext(const Owner& owner, std::optional<Claim>* claim);
+
+  // Renews the lease and records progress. Failed ("claim lost") once another owner holds it.
+  Status Heartbeat(const Claim& claim, int64_t bytes_done, std::optional<int64_t> bytes_total);
+
+  // Marks the artifact staged with its files, if `claim` still holds it.
+  Status Publish(const Claim& claim, const std::vector<StagedFile>& files);
+
+  // Records the failure and its cause, if `claim` still holds it.
+  Status MarkFailed(const Claim& claim, const std::string& error);
+
+  // Returns the staging rows of dead owners to the queue (start-up sweep); counts them.
+  Status RequeueDeadOwners(int* requeued);
+
+  // Forgets artifacts (for clean=True) unless one is being staged (then Failed).
+  Status Forget(const std::string& build, const std::vector<std::string>& artifacts);
+
+  // The files recorded for a staged artifact.
+  Status Files(const std::string& build, const std::string& artifact,
+               std::vector<StagedFile>* files);
+
+ private:
+  StateDb(Connection connection, const StateOptions& options);
+  // Aborts when used from a process other than the one that opened it.
+  void CheckProcess() const;
+  Status ReadStatus(const std::string& build, const std::string& artifact, ArtifactStatus* status);
+
+  Connection db_;
+  StateOptions options_;
+  int opener_pid_;
+  std::mutex mu_;
+};
+
+}  // namespace devserver::state

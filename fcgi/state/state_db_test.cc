@@ -1,0 +1,375 @@
+#include "fcgi/state/state_db.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "fcgi/state/test_support.h"
+
+namespace devserver::state {
+namespace {
+
+const std::string kBuild = "x86-alex-release/R19-2003.0.0-a1-b1819";
+const std::string kUrl = "gs://chromeos-image-archive/x86-alex-release/R19-2003.0.0-a1-b1819";
+
+class StateDbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/devserver-statedb-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    options_.env = &clock_;
+    options_.liveness = &liveness_;
+    options_.lease_seconds = 30;
+    options_.retry_delay_seconds = 60;
+    db_ = Open();
+    alice_ = {100, 1, dir_ + "/alice.lock"};
+    bob_ = {200, 2, dir_ + "/bob.lock"};
+    liveness_.SetAlive(alice_.lock_path, true);
+    liveness_.SetAlive(bob_.lock_path, true);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<StateDb> Open() {
+    std::unique_ptr<StateDb> db;
+    Status s = StateDb::Open(dir_ + "/state.db", options_, &db);
+    EXPECT_TRUE(s.ok()) << s.message();
+    return db;
+  }
+  ArtifactStatus StatusOf(const std::string& artifact) {
+    std::vector<ArtifactStatus> statuses;
+    EXPECT_TRUE(db_->Get(kBuild, {artifact}, &statuses).ok());
+    return statuses.at(0);
+  }
+  Claim MustClaim(const Owner& owner) {
+    std::optional<Claim> claim;
+    Status s = db_->ClaimNext(owner, &claim);
+    EXPECT_TRUE(s.ok()) << s.message();
+    EXPECT_TRUE(claim.has_value());
+    return claim.value_or(Claim{});
+  }
+  bool NothingToClaim(const Owner& owner) {
+    std::optional<Claim> claim;
+    EXPECT_TRUE(db_->ClaimNext(owner, &claim).ok());
+    return !claim.has_value();
+  }
+
+  std::string dir_;
+  ManualClockEnv clock_;
+  DeclaredLiveness liveness_;
+  StateOptions options_;
+  std::unique_ptr<StateDb> db_;
+  Owner alice_, bob_;
+};
+
+TEST_F(StateDbTest, RequestQueuesWhatIsMissingAndReportsEachState) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload", "stateful"}, 0, &statuses).ok());
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(statuses[0].artifact, "full_payload");
+  EXPECT_EQ(statuses[0].state, ArtifactState::kQueued);
+  EXPECT_EQ(statuses[1].state, ArtifactState::kQueued);
+  EXPECT_EQ(StatusOf("autotest").state, ArtifactState::kMissing);
+  // Asking again changes nothing.
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  EXPECT_EQ(statuses[0].state, ArtifactState::kQueued);
+  EXPECT_EQ(statuses[0].attempts, 0);
+}
+
+TEST_F(StateDbTest, ClaimsForegroundFirstThenOldestAndNeverTwice) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"autotest"}, 1, &statuses).ok());
+  clock_.Advance(1);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  clock_.Advance(1);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"stateful"}, 0, &statuses).ok());
+
+  Claim first = MustClaim(alice_);
+  EXPECT_EQ(first.artifact, "full_payload");
+  EXPECT_EQ(first.archive_url, kUrl);
+  EXPECT_EQ(first.attempts, 1);
+  Claim second = MustClaim(bob_);
+  EXPECT_EQ(second.artifact, "stateful");
+  Claim third = MustClaim(bob_);
+  EXPECT_EQ(third.artifact, "autotest");
+  EXPECT_LT(first.token, second.token);
+  EXPECT_LT(second.token, third.token);
+  EXPECT_TRUE(NothingToClaim(alice_));
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kStaging);
+}
+
+TEST_F(StateDbTest, PublishRecordsFilesAndProgressShowsInHeartbeats) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  Claim claim = MustClaim(alice_);
+  ASSERT_TRUE(db_->Heartbeat(claim, 512, 2048).ok());
+  ArtifactStatus during = StatusOf("full_payload");
+  EXPECT_EQ(during.bytes_done, 512);
+  EXPECT_EQ(during.bytes_total, 2048);
+  ASSERT_TRUE(db_->Publish(claim, {{"update.gz", 2000, "c2hhMQ==", "c2hhMjU2"}}).ok());
+  ArtifactStatus after = StatusOf("full_payload");
+  EXPECT_EQ(after.state, ArtifactState::kStaged);
+  EXPECT_EQ(after.bytes_total, 2000);
+  std::vector<StagedFile> files;
+  ASSERT_TRUE(db_->Files(kBuild, "full_payload", &files).ok());
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].path, "update.gz");
+  EXPECT_EQ(files[0].size, 2000);
+  EXPECT_EQ(files[0].sha1, "c2hhMQ==");
+  // A staged artifact is not claimable and stays staged when asked for again.
+  EXPECT_TRUE(NothingToClaim(bob_));
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  EXPECT_EQ(statuses[0].state, ArtifactState::kStaged);
+}
+
+TEST_F(StateDbTest, ExpiredLeaseIsTakenOverAndTheOldTokenCanNoLongerPublish) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  Claim old_claim = MustClaim(alice_);
+  clock_.Advance(29);
+  EXPECT_TRUE(NothingToClaim(bob_));  // the lease still holds
+  ASSERT_TRUE(db_->Heartbeat(old_claim, 10, std::nullopt).ok());
+  clock_.Advance(29);
+  EXPECT_TRUE(NothingToClaim(bob_));  // renewed by the heartbeat
+  clock_.Advance(2);                  // 31 s after the last heartbeat: alice is paused
+  Claim new_claim = MustClaim(bob_);
+  EXPECT_EQ(new_claim.attempts, 2);
+  EXPECT_GT(new_claim.token, old_claim.token);
+
+  Status late = db_->Publish(old_claim, {{"update.gz", 1, "", ""}});
+  EXPECT_EQ(late.code(), Status::Code::kFailed);
+  EXPECT_NE(late.message().find("lost to another owner"), std::string::npos) << late.message();
+  EXPECT_FALSE(db_->Heartbeat(old_claim, 11, std::nullopt).ok());
+  EXPECT_FALSE(db_->MarkFailed(old_claim, "too late").ok());
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kStaging);
+  ASSERT_TRUE(db_->Publish(new_claim, {{"update.gz", 7, "", ""}}).ok());
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kStaged);
+}
+
+TEST_F(StateDbTest, DeadOwnerIsTakenOverWithoutWaitingForTheLease) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  Claim old_claim = MustClaim(alice_);
+  EXPECT_TRUE(NothingToClaim(bob_));
+  liveness_.SetAlive(alice_.lock_path, false);
+  Claim taken = MustClaim(bob_);
+  EXPECT_EQ(taken.artifact, "full_payload");
+  EXPECT_GT(taken.token, old_claim.token);
+}
+
+TEST_F(StateDbTest, FailureKeepsItsCauseUntilTheRetryDelayPasses) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  Claim claim = MustClaim(alice_);
+  ASSERT_TRUE(db_->MarkFailed(claim, "full_payload: no object matches chromeos_*_full_*.bin").ok());
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  EXPECT_EQ(statuses[0].state, ArtifactState::kFailed);
+  EXPECT_EQ(statuses[0].error, "full_payload: no object matches chromeos_*_full_*.bin");
+  EXPECT_EQ(statuses[0].attempts, 1);
+  EXPECT_TRUE(NothingToClaim(bob_));  // failed rows are not retried on their own
+  clock_.Advance(60);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  EXPECT_EQ(statuses[0].state, ArtifactState::kQueued);
+  Claim retry = MustClaim(bob_);
+  EXPECT_EQ(retry.attempts, 2);
+  EXPECT_EQ(StatusOf("full_payload").error, "");
+}
+
+TEST_F(StateDbTest, RequeueDeadOwnersAtStartUp) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload", "stateful"}, 0, &statuses).ok());
+  MustClaim(alice_);
+  MustClaim(bob_);
+  liveness_.SetAlive(alice_.lock_path, false);
+  int requeued = 0;
+  ASSERT_TRUE(db_->RequeueDeadOwners(&requeued).ok());
+  EXPECT_EQ(requeued, 1);
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kQueued);
+  EXPECT_EQ(StatusOf("stateful").state, ArtifactState::kStaging);
+}
+
+TEST_F(StateDbTest, ForgetRefusesWhatIsBeingStaged) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload", "stateful"}, 0, &statuses).ok());
+  Claim claim = MustClaim(alice_);
+  ASSERT_TRUE(db_->Publish(claim, {{"update.gz", 3, "", ""}}).ok());
+  MustClaim(alice_);  // stateful is staging now
+  EXPECT_FALSE(db_->Forget(kBuild, {"full_payload", "stateful"}).ok());
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kStaged);  // rolled back
+  ASSERT_TRUE(db_->Forget(kBuild, {"full_payload"}).ok());
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kMissing);
+  std::vector<StagedFile> files;
+  ASSERT_TRUE(db_->Files(kBuild, "full_payload", &files).ok());
+  EXPECT_TRUE(files.empty());
+}
+
+TEST_F(StateDbTest, StateSurvivesReopening) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  Claim claim = MustClaim(alice_);
+  ASSERT_TRUE(db_->Publish(claim, {{"update.gz", 3, "", ""}}).ok());
+  db_.reset();
+  db_ = Open();
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kStaged);
+}
+
+TEST_F(StateDbTest, UseFromAnotherProcessAborts) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::vector<ArtifactStatus> statuses;
+    (void)db_->Get(kBuild, {"full_payload"}, &statuses);
+    _exit(0);  // not reached
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+}
+
+// Many processes race to claim the same rows: each row is claimed exactly once, every claim
+// publishes, and no SQLITE_BUSY reaches a caller.
+TEST(StateDbRaceTest, ProcessesClaimEachRowExactlyOnce) {
+  char tmpl[] = "/tmp/devserver-statedb-race-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string path = dir + "/state.db";
+  constexpr int kRows = 300;
+  constexpr int kProcesses = 8;
+  {
+    std::unique_ptr<StateDb> db;
+    ASSERT_TRUE(StateDb::Open(path, StateOptions{}, &db).ok());
+    std::vector<std::string> artifacts;
+    artifacts.reserve(kRows);
+    for (int i = 0; i < kRows; ++i) artifacts.push_back("a" + std::to_string(i));
+    std::vector<ArtifactStatus> statuses;
+    ASSERT_TRUE(db->Request("b/1", "gs://x/b/1", artifacts, 0, &statuses).ok());
+  }
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      OwnerLock lock;
+      std::unique_ptr<StateDb> db;
+      if (!lock.Acquire(dir + "/owners").ok() || !StateDb::Open(path, StateOptions{}, &db).ok()) {
+        _exit(2);
+      }
+      std::ofstream log(dir + "/claims." + std::to_string(getpid()));
+      for (;;) {
+        std::optional<Claim> claim;
+        Status s = db->ClaimNext(lock.owner(), &claim);
+        if (!s.ok()) {
+          log << "ERROR " << s.message() << "\n";
+          _exit(3);
+        }
+        if (!claim) break;
+        s = db->Publish(*claim, {{claim->artifact + ".bin", 1, "", ""}});
+        if (!s.ok()) {
+          log << "ERROR " << s.message() << "\n";
+          _exit(4);
+        }
+        log << claim->artifact << " " << claim->token << "\n";
+      }
+      log.close();
+      _exit(0);
+    }
+    children.push_back(child);
+  }
+  for (pid_t child : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child exit " << status;
+  }
+  std::map<std::string, int> claims;
+  std::set<int64_t> tokens;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("claims.", 0) != 0) continue;
+    std::ifstream in(entry.path());
+    std::string artifact;
+    int64_t token = 0;
+    while (in >> artifact >> token) {
+      ++claims[artifact];
+      EXPECT_TRUE(tokens.insert(token).second) << "token " << token << " handed out twice";
+    }
+  }
+  EXPECT_EQ(claims.size(), static_cast<size_t>(kRows));
+  for (const auto& [artifact, count] : claims) EXPECT_EQ(count, 1) << artifact;
+
+  std::unique_ptr<StateDb> db;
+  ASSERT_TRUE(StateDb::Open(path, StateOptions{}, &db).ok());
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db->Get("b/1", {"a0", "a299"}, &statuses).ok());
+  EXPECT_EQ(statuses[0].state, ArtifactState::kStaged);
+  EXPECT_EQ(statuses[1].state, ArtifactState::kStaged);
+  Connection raw;
+  ASSERT_TRUE(Connection::Open(path, 1000, &raw).ok());
+  Statement check;
+  ASSERT_TRUE(raw.Prepare("PRAGMA integrity_check", &check).ok());
+  bool row = false;
+  ASSERT_TRUE(check.Step(&row).ok());
+  EXPECT_EQ(check.Text(0), "ok");
+  std::filesystem::remove_all(dir);
+}
+
+// A worker killed mid-staging: its row is claimable at once by a live process, and the dead
+// owner's token is void.
+TEST(StateDbRaceTest, KilledOwnerIsTakenOverByAnotherProcess) {
+  char tmpl[] = "/tmp/devserver-statedb-kill-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string path = dir + "/state.db";
+  std::unique_ptr<StateDb> db;
+  ASSERT_TRUE(StateDb::Open(path, StateOptions{}, &db).ok());
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db->Request("b/1", "gs://x/b/1", {"full_payload"}, 0, &statuses).ok());
+
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    OwnerLock lock;
+    std::unique_ptr<StateDb> child_db;
+    std::optional<Claim> claim;
+    if (!lock.Acquire(dir + "/owners").ok() ||
+        !StateDb::Open(path, StateOptions{}, &child_db).ok() ||
+        !child_db->ClaimNext(lock.owner(), &claim).ok() || !claim) {
+      _exit(2);
+    }
+    int64_t token = claim->token;
+    (void)!write(pipe_fds[1], &token, sizeof token);
+    pause();  // staging forever, until killed
+    _exit(0);
+  }
+  int64_t dead_token = 0;
+  ASSERT_EQ(read(pipe_fds[0], &dead_token, sizeof dead_token),
+            static_cast<ssize_t>(sizeof dead_token));
+  OwnerLock mine;
+  ASSERT_TRUE(mine.Acquire(dir + "/owners").ok());
+  std::optional<Claim> claim;
+  ASSERT_TRUE(db->ClaimNext(mine.owner(), &claim).ok());
+  EXPECT_FALSE(claim.has_value());  // the owner lives: hands off
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(db->ClaimNext(mine.owner(), &claim).ok());
+  ASSERT_TRUE(claim.has_value());
+  EXPECT_EQ(claim->attempts, 2);
+  EXPECT_GT(claim->token, dead_token);
+  Claim dead{"b/1", "gs://x/b/1", "full_payload", dead_token, 1};
+  EXPECT_FALSE(db->Publish(dead, {}).ok());
+  EXPECT_TRUE(db->Publish(*claim, {{"update.gz", 1, "", ""}}).ok());
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace devserver::state
