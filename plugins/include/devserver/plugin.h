@@ -1,0 +1,77 @@
+// The whole contract between devserver's core and an artifact-type plugin.
+//
+// A plugin owns one or more artifact names ("full_payload", "symbols", ...). For one build
+// and one of its artifacts the core asks it two things:
+//   1. Resolve: which objects of the build's storage folder the artifact is made of
+//      (given the folder's object names: the UPLOADED manifest, else a listing);
+//   2. Install: turn those objects, already downloaded and verified by the core, into the
+//      artifact's files under a private output directory.
+// The core does everything else: claiming, downloading, checksums, retries, progress, moving
+// the output into the static root atomically, recording it as staged, and answering HTTP.
+// Plugins see no SQLite, no HTTP, no worker pool: only this header.
+//
+// Plugins are shared objects in [paths] plugin_dir, loaded at start with Poco's ClassLoader:
+//   POCO_BEGIN_MANIFEST(devserver::plugin::ArtifactPlugin)
+//     POCO_EXPORT_CLASS(MyPlugin)
+//   POCO_END_MANIFEST
+// Every method may be called from several threads at once; plugins keep no mutable state.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fcgi/base/status.h"
+
+namespace devserver::plugin {
+
+// Bumped on any incompatible change of this header; the core refuses other versions.
+inline constexpr int kPluginApiVersion = 1;
+
+struct ArtifactSpec {
+  std::string name;     // the wire name: "full_payload"
+  std::string summary;  // one line for /doc and the index page
+};
+
+// What a plugin knows about the build while resolving.
+struct BuildFolder {
+  std::string url;                        // gs://<bucket>/<path>/<build>
+  std::string build;                      // the last path segment: "R19-2003.0.0-a1-b1819"
+  std::vector<std::string> object_names;  // objects in the folder, relative to it, sorted
+};
+
+// Where Install reads and writes. Paths are absolute; the output directory is on the same
+// file system as the static root, so rename(2) moves files out of it for free.
+class InstallContext {
+ public:
+  virtual ~InstallContext() = default;
+  // The downloaded, verified copy of `object_name` (one Resolve returned). The plugin may
+  // rename it into the output directory; it must not modify it in place.
+  virtual std::string FetchedPath(const std::string& object_name) const = 0;
+  // The artifact's files go here, at their paths relative to the build directory
+  // ("update.gz", "au/<build>_nton/update.gz"). Everything in it is published.
+  virtual std::string OutputDir() const = 0;
+  virtual const BuildFolder& folder() const = 0;
+};
+
+class ArtifactPlugin {
+ public:
+  virtual ~ArtifactPlugin() = default;
+
+  virtual int ApiVersion() const { return kPluginApiVersion; }
+  // Short plugin name for logs: "payloads".
+  virtual std::string Name() const = 0;
+  virtual std::vector<ArtifactSpec> Artifacts() const = 0;
+
+  // The objects (names relative to the folder) `artifact` needs. When something required is
+  // not in the folder (yet), return NotFound with a message naming the artifact and the
+  // pattern ("full_payload: no object matches chromeos_*_full_*.bin in gs://..."): the core
+  // lists again for a bounded time before it records that message as the failure. Other
+  // errors (e.g. two matches for a single-file artifact) are final.
+  virtual Status Resolve(const std::string& artifact, const BuildFolder& folder,
+                         std::vector<std::string>* objects) const = 0;
+
+  // Produces the artifact's files in ctx.OutputDir() from the fetched objects.
+  virtual Status Install(const std::string& artifact, InstallContext& ctx) const = 0;
+};
+
+}  // namespace devserver::plugin
