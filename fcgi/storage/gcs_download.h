@@ -1,0 +1,16 @@
+// ArchiveStore::Fetch for GCS: one object generation streamed to a local file, resumed and
+// verified. See gcs_store.h for what is retried.
+#pragma once
+
+#include <string>
+
+#include "fcgi/base/status.h"
+#include "fcgi/storage/archive_store.h"
+#include "fcgi/storage/gcs_client.h"
+
+namespace devserver::storage {
+
+Status DownloadObject(GcsClient* client, const ObjectInfo& object, const std::string& dest_path,
+                      FetchObserver* observer);
+
+}  // namespace devserver::storage
