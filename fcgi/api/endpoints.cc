@@ -4,6 +4,7 @@ namespace devserver {
 
 void RegisterAllEndpoints(const ServiceInfo& service, Router* router) {
   RegisterHealthEndpoints(service, router);
+  RegisterStagingEndpoints(service, router);
   if (service.config.test_endpoints) RegisterDebugEndpoints(service, router);
   // The index lists what is registered before it, so it comes last.
   RegisterIndexEndpoints(service, router);

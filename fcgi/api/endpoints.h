@@ -13,5 +13,6 @@ void RegisterAllEndpoints(const ServiceInfo& service, Router* router);
 void RegisterHealthEndpoints(const ServiceInfo& service, Router* router);
 void RegisterIndexEndpoints(const ServiceInfo& service, Router* router);
 void RegisterDebugEndpoints(const ServiceInfo& service, Router* router);
+void RegisterStagingEndpoints(const ServiceInfo& service, Router* router);
 
 }  // namespace devserver

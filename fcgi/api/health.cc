@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "fcgi/api/endpoints.h"
+#include "fcgi/staging/staging_service.h"
 #include "generated/version.h"
 
 namespace devserver {
@@ -16,11 +17,18 @@ Status CheckHealth(const ServiceInfo& service, const Request&, Response* respons
   Status s = service.env->FreeDiskBytes(service.config.static_root, &free_bytes);
   if (!s.ok()) return Status::Failed("cannot read free disk space: " + s.message());
 
+  state::StateSummary summary;
+  s = service.staging->Summary(&summary);
+  if (!s.ok()) return s;
+
   Poco::JSON::Object health(Poco::JSON_PRESERVE_KEY_ORDER);
   health.set("free_disk", free_bytes >> 30);  // GiB, as the old devserver's clients expect
   health.set("free_disk_bytes", free_bytes);
-  // No stager threads exist yet: staging arrives with the staging core.
-  health.set("staging_thread_count", 0);
+  health.set("staging_thread_count", summary.staging);
+  health.set("queue_depth", summary.queued);
+  health.set("failed_artifacts", summary.failed);
+  health.set("in_flight_bytes", summary.in_flight_bytes);
+  health.set("cache_size_bytes", summary.staged_bytes);
   health.set("workers", service.config.EffectiveWorkers());
   health.set("threads_per_worker", service.config.threads);
   health.set("uptime_seconds", service.env->WallSeconds() - service.started_at);
@@ -43,7 +51,11 @@ void RegisterHealthEndpoints(const ServiceInfo& service, Router* router) {
        "Returns JSON:\n"
        "  free_disk             free space of the static root in GiB (integer)\n"
        "  free_disk_bytes       the same in bytes\n"
-       "  staging_thread_count  downloads in progress in this worker\n"
+       "  staging_thread_count  artifacts being staged on this host now\n"
+       "  queue_depth           artifacts waiting for a stager\n"
+       "  failed_artifacts      artifacts whose last attempt failed\n"
+       "  in_flight_bytes       bytes downloaded so far by the stagings under way\n"
+       "  cache_size_bytes      size of every staged file\n"
        "  workers               worker processes of the pool\n"
        "  threads_per_worker    request threads in each worker\n"
        "  uptime_seconds        since the pool's master started\n"

@@ -2,10 +2,13 @@
 #include <string>
 
 #include "fcgi/api/endpoints.h"
+#include "fcgi/staging/staging_service.h"
 #include "generated/version.h"
 
 namespace devserver {
 namespace {
+
+constexpr int kIndexBuilds = 100;
 
 std::string HtmlEscape(const std::string& in) {
   std::string out;
@@ -30,11 +33,39 @@ std::string HtmlEscape(const std::string& in) {
   return out;
 }
 
-std::string RenderIndex(const Router& router) {
+// One cell per artifact: its state, a progress bar while staging, the cause when failed.
+std::string RenderArtifact(const state::ArtifactStatus& a) {
+  std::string cell = "<td>" + HtmlEscape(a.artifact) + ": " + state::ArtifactStateName(a.state);
+  if (a.state == state::ArtifactState::kStaging && a.bytes_total.has_value() &&
+      *a.bytes_total > 0) {
+    cell += " <progress value=\"" + std::to_string(a.bytes_done) + "\" max=\"" +
+            std::to_string(*a.bytes_total) + "\"></progress> " +
+            std::to_string(a.bytes_done * 100 / *a.bytes_total) + "%";
+  }
+  if (a.state == state::ArtifactState::kFailed) cell += " <em>" + HtmlEscape(a.error) + "</em>";
+  return cell + "</td>";
+}
+
+std::string RenderBuilds(const ServiceInfo& service) {
+  std::vector<state::BuildOverview> builds;
+  Status s = service.staging->RecentBuilds(kIndexBuilds, &builds);
+  if (!s.ok()) return "<p>Builds unavailable: " + HtmlEscape(s.message()) + "</p>\n";
+  std::string html = "<h2>Builds (most recently used first)</h2>\n<table>\n";
+  for (const state::BuildOverview& b : builds) {
+    html += "<tr><td><a href=\"/static/" + HtmlEscape(b.build) + "/\">" + HtmlEscape(b.build) +
+            "</a></td>";
+    for (const state::ArtifactStatus& a : b.artifacts) html += RenderArtifact(a);
+    html += "</tr>\n";
+  }
+  return html + "</table>\n";
+}
+
+std::string RenderIndex(const ServiceInfo& service, const Router& router) {
   std::string html =
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>devserver</title></head>\n"
       "<body>\n<h1>devserver " +
-      std::string(kDevserverVersion) + "</h1>\n<h2>Endpoints</h2>\n<table>\n";
+      std::string(kDevserverVersion) + "</h1>\n" + RenderBuilds(service) +
+      "<h2>Endpoints</h2>\n<table>\n";
   for (const Endpoint& e : router.endpoints()) {
     if (e.path == "/") continue;
     std::string name = HtmlEscape(e.name());
@@ -47,7 +78,7 @@ std::string RenderIndex(const Router& router) {
 
 }  // namespace
 
-void RegisterIndexEndpoints(const ServiceInfo&, Router* router) {
+void RegisterIndexEndpoints(const ServiceInfo& service, Router* router) {
   const Router* routes = router;  // outlives every request: the worker owns it until exit
   router->Add({"/doc/",
                {"GET"},
@@ -65,10 +96,11 @@ void RegisterIndexEndpoints(const ServiceInfo&, Router* router) {
                }});
   router->Add({"/",
                {"GET"},
-               "This page.",
-               "GET /\n\nAn HTML page listing every endpoint.\n",
-               [routes](const Request&, Response* resp) {
-                 *resp = Response::Html(RenderIndex(*routes));
+               "This page: recent builds with each artifact's state, and the endpoints.",
+               "GET /\n\nAn HTML page: the most recently used builds, each artifact's state "
+               "(a progress bar while staging, the cause when failed), and every endpoint.\n",
+               [routes, &service](const Request&, Response* resp) {
+                 *resp = Response::Html(RenderIndex(service, *routes));
                  return Status::Ok();
                }});
 }

@@ -9,11 +9,14 @@
 
 namespace devserver {
 
+class StagingService;
+
 struct ServiceInfo {
   Config config;
   Env* env = nullptr;
-  int64_t started_at = 0;  // wall seconds when the master started
-  int worker_index = 0;    // which worker slot this process fills (0-based)
+  int64_t started_at = 0;             // wall seconds when the master started
+  int worker_index = 0;               // which worker slot this process fills (0-based)
+  StagingService* staging = nullptr;  // this worker's; set once the worker has started it
 };
 
 }  // namespace devserver

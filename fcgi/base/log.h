@@ -34,9 +34,15 @@ class LogLine {
   std::ostringstream stream_;
 };
 
+// Turns the streamed expression into void, so DS_LOG works as an expression statement (safe
+// inside an unbraced if/else); '&' binds looser than '<<', so the whole line streams first.
+struct LogVoidify {
+  void operator&(std::ostream&) {}
+};
+
 }  // namespace devserver
 
-#define DS_LOG(level)                                           \
-  if (!::devserver::LogEnabled(::devserver::LogLevel::level)) { \
-  } else                                                        \
-    ::devserver::LogLine(::devserver::LogLevel::level).stream()
+#define DS_LOG(level)                                    \
+  !::devserver::LogEnabled(::devserver::LogLevel::level) \
+      ? (void)0                                          \
+      : ::devserver::LogVoidify() & ::devserver::LogLine(::devserver::LogLevel::level).stream()

@@ -126,9 +126,9 @@ std::vector<ConfigKey> MakeKeys() {
        [](const Config& c) { return c.socket_group; }});
   keys.push_back(IntKey("server", "workers", "0", "Worker processes; 0 means one per CPU core.",
                         &Config::workers, 0, 256));
-  keys.push_back(IntKey("server", "threads", "32",
-                        "Request threads per worker. Most requests wait on staging and sleep, so "
-                        "this is much larger than the core count.",
+  keys.push_back(IntKey("server", "threads", "256",
+                        "Request threads per worker. A request waiting for staging holds one "
+                        "while it sleeps, so this bounds the callers that can wait at once.",
                         &Config::threads, 1, 1024));
   keys.push_back(IntKey("server", "backlog", "1024", "listen(2) backlog of the FastCGI socket.",
                         &Config::backlog, 1, 65535));
@@ -207,6 +207,47 @@ std::vector<ConfigKey> MakeKeys() {
                          "A local directory standing in for GCS (gs://bucket/path is read from "
                          "<archive_dir>/bucket/path); empty uses GCS.",
                          &Config::archive_dir, true));
+
+  keys.push_back(
+      {"storage", "auth", "none",
+       "Credentials for GCS: none (public buckets, emulators), metadata (the GCE metadata "
+       "server's service account) or service_account (the JSON key in key_file). Emulator "
+       "endpoints never get credentials.",
+       [](const std::string& v, Config* c) {
+         if (v != "none" && v != "metadata" && v != "service_account") {
+           return Status::InvalidArgument("'" + v +
+                                          "' is not one of none, metadata, service_account");
+         }
+         c->auth = v;
+         return Status::Ok();
+       },
+       [](const Config& c) { return c.auth; }});
+  keys.push_back(PathKey("storage", "key_file", "",
+                         "Service-account JSON key file, for auth = service_account.",
+                         &Config::key_file, true));
+  keys.push_back(IntKey("storage", "stall_timeout", "30",
+                        "Seconds without a byte from storage after which a download fails as "
+                        "stalled.",
+                        &Config::stall_timeout_s, 1, 3600));
+  keys.push_back(IntKey("storage", "max_attempts", "5",
+                        "Tries per storage request for transient errors (429, 5xx, cut "
+                        "connections), with jittered exponential back-off.",
+                        &Config::max_attempts, 1, 20));
+
+  keys.push_back(IntKey("staging", "max_concurrent", "6",
+                        "Artifacts staged at once on this host, over all workers.",
+                        &Config::max_concurrent, 1, 256));
+  keys.push_back(IntKey("staging", "lease", "30",
+                        "Seconds a stager's claim lasts without a heartbeat; a paused stager's "
+                        "work is taken over after it (a dead one's at once).",
+                        &Config::lease_s, 5, 3600));
+  keys.push_back(IntKey("staging", "retry_delay", "60",
+                        "Seconds a failed artifact keeps its failure before a new request "
+                        "stages it again.",
+                        &Config::retry_delay_s, 0, 86400));
+  keys.push_back(IntKey("staging", "object_wait", "60",
+                        "Seconds to keep looking for objects a build has not uploaded yet.",
+                        &Config::object_wait_s, 0, 3600));
 
   keys.push_back(IntKey("timeouts", "max_wait", "1800",
                         "Longest a request waits for staging before answering; keep it below "
@@ -292,6 +333,9 @@ std::string RenderConfig(const Config& config) {
 }
 
 Status ValidateConfig(const Config& config) {
+  if (config.auth == "service_account" && config.key_file.empty()) {
+    return Status::InvalidArgument("[storage] auth = service_account needs [storage] key_file");
+  }
   if (config.socket[0] == '/' && config.socket.size() >= 108) {
     return Status::InvalidArgument("[server] socket: path longer than a Unix socket allows");
   }

@@ -34,6 +34,16 @@ struct Config {
   std::vector<std::string> allowed_buckets;
   std::string gs_endpoint;
   std::string archive_dir;
+  std::string auth;      // none, metadata, service_account
+  std::string key_file;  // service-account JSON key for auth = service_account
+  int stall_timeout_s = 0;
+  int max_attempts = 0;
+
+  // [staging]
+  int max_concurrent = 0;  // stagings at once on this host
+  int lease_s = 0;
+  int retry_delay_s = 0;
+  int object_wait_s = 0;
 
   // [timeouts]
   int max_wait_s = 0;

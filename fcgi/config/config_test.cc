@@ -33,7 +33,7 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   Config c = DefaultConfig();
   EXPECT_EQ(c.socket, "/run/devserver/fcgi.sock");
   EXPECT_EQ(c.socket_mode, 0660u);
-  EXPECT_EQ(c.threads, 32);
+  EXPECT_EQ(c.threads, 256);
   EXPECT_EQ(c.workers, 0);
   EXPECT_GE(c.EffectiveWorkers(), 1);
   EXPECT_EQ(c.static_root, "/var/lib/devserver/static");

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <string>
 
+#include "fcgi/ctl/sample_build.h"
 #include "fcgi/ctl/serve.h"
 #include "generated/version.h"
 
@@ -12,6 +13,7 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  serve      run nginx and the worker pool from one state directory (see serve --help)\n"
+    "  sample-build  write a synthetic build for serve --archive-dir (see sample-build --help)\n"
     "  version    print the version\n";
 
 }  // namespace
@@ -23,6 +25,7 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   if (command == "serve") return devserver::RunServe(argc - 1, argv + 1);
+  if (command == "sample-build") return devserver::RunSampleBuild(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {
     std::cout << "devserverctl " << devserver::kDevserverVersion << "\n";
     return 0;

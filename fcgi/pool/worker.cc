@@ -145,8 +145,10 @@ int RunWorker(const ServiceInfo& service, int listen_fd) {
     return 1;
   }
 
+  ServiceInfo info = service;
+  info.staging = staging.get();
   Router router;
-  RegisterAllEndpoints(service, &router);
+  RegisterAllEndpoints(info, &router);
 
   ConnectionQueue queue;
   std::atomic<bool> stopping{false};
@@ -161,6 +163,8 @@ int RunWorker(const ServiceInfo& service, int listen_fd) {
   AcceptLoop(listen_fd, stop_fd, &queue, stopping);
 
   close(listen_fd);
+  // Waiting requests answer 503 at once; stagings go back to the queue for other workers.
+  staging->Shutdown();
   queue.Close();
   DS_LOG(kInfo) << "draining";
   for (auto& t : threads) t.join();

@@ -1,8 +1,38 @@
 #include "fcgi/staging/staging_service.h"
 
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "fcgi/base/env.h"
 #include "fcgi/base/log.h"
+#include "fcgi/storage/gcs_store.h"
 
 namespace devserver {
+namespace {
+
+// How often stagers look for work queued by other workers, and waiters re-read state
+// written by other workers. Work queued in this worker wakes them at once.
+constexpr std::chrono::milliseconds kStagerPoll{200};
+constexpr std::chrono::milliseconds kWaiterPoll{50};
+
+Status MakeStore(const Config& config, std::unique_ptr<storage::ArchiveStore>* store) {
+  if (!config.archive_dir.empty()) {
+    *store = storage::MakeLocalDirStore(config.archive_dir);
+    return Status::Ok();
+  }
+  storage::GcsOptions options;
+  options.endpoint = config.gs_endpoint;
+  options.auth = config.auth == "metadata"          ? storage::GcsOptions::Auth::kMetadataServer
+                 : config.auth == "service_account" ? storage::GcsOptions::Auth::kServiceAccountKey
+                                                    : storage::GcsOptions::Auth::kNone;
+  options.key_file = config.key_file;
+  options.stall_timeout_ms = config.stall_timeout_s * 1000;
+  options.max_attempts = config.max_attempts;
+  return storage::CreateGcsStore(options, store);
+}
+
+}  // namespace
 
 std::string StateDatabasePath(const Config& config) { return config.state_dir + "/state.db"; }
 
@@ -10,9 +40,13 @@ std::string OwnerLockDir(const Config& config) { return config.state_dir + "/own
 
 Status StagingService::Start(const Config& config, std::unique_ptr<StagingService>* service) {
   std::unique_ptr<StagingService> started(new StagingService());
+  started->config_ = config;
   Status s = started->lock_.Acquire(OwnerLockDir(config));
   if (!s.ok()) return s;
-  s = state::StateDb::Open(StateDatabasePath(config), state::StateOptions{}, &started->db_);
+  state::StateOptions options;
+  options.lease_seconds = config.lease_s;
+  options.retry_delay_seconds = config.retry_delay_s;
+  s = state::StateDb::Open(StateDatabasePath(config), options, &started->db_);
   if (!s.ok()) return s;
   int requeued = 0;
   s = started->db_->RequeueDeadOwners(&requeued);
@@ -22,7 +56,99 @@ Status StagingService::Start(const Config& config, std::unique_ptr<StagingServic
     DS_LOG(kInfo) << "start-up sweep: " << requeued << " artifacts of dead owners queued again, "
                   << swept << " dead owner locks removed";
   }
+  s = ArtifactRegistry::Load(config.plugin_dir, &started->registry_);
+  if (!s.ok()) return s;
+  s = MakeStore(config, &started->store_);
+  if (!s.ok()) return s;
+
+  started->waiters_ = std::make_unique<WaitHub>(started->db_.get(), kWaiterPoll);
+  StagingDeps deps;
+  deps.config = &started->config_;
+  deps.db = started->db_.get();
+  deps.store = started->store_.get();
+  deps.registry = started->registry_.get();
+  deps.env = Env::Default();
+  // Often enough for the lease, and for progress in SQL and on the index page to move.
+  deps.heartbeat = std::min(std::chrono::milliseconds(1000),
+                            std::chrono::milliseconds(config.lease_s * 1000 / 6));
+  started->stagers_ = std::make_unique<StagerPool>(
+      deps, started->lock_.owner(), started->waiters_.get(), config.max_concurrent, kStagerPoll);
   *service = std::move(started);
+  return Status::Ok();
+}
+
+StagingService::~StagingService() {
+  Shutdown();
+  stagers_.reset();  // joins the stagers before the things they use go away
+  waiters_.reset();
+}
+
+void StagingService::Shutdown() {
+  if (stagers_) stagers_->Stop();
+  if (waiters_) waiters_->Shutdown();
+}
+
+Status StagingService::Request(const BuildRef& ref, const std::vector<std::string>& artifacts,
+                               int priority, ArtifactStatuses* statuses) {
+  Status s = db_->Request(ref.folder, ref.archive_url, artifacts, priority, statuses);
+  if (!s.ok()) return s;
+  for (const auto& status : *statuses) {
+    if (status.state == state::ArtifactState::kQueued) {
+      stagers_->Wake();
+      break;
+    }
+  }
+  return Status::Ok();
+}
+
+Status StagingService::Wait(const BuildRef& ref, const std::vector<std::string>& artifacts,
+                            std::chrono::steady_clock::time_point deadline,
+                            ArtifactStatuses* statuses) {
+  return waiters_->WaitSettled(ref.folder, artifacts, deadline, statuses);
+}
+
+Status StagingService::Check(const BuildRef& ref, const std::vector<std::string>& artifacts,
+                             ArtifactStatuses* statuses) {
+  Status s = db_->Get(ref.folder, artifacts, statuses);
+  if (!s.ok()) return s;
+  const std::string build_dir = config_.static_root + "/" + ref.folder;
+  for (state::ArtifactStatus& status : *statuses) {
+    if (status.state != state::ArtifactState::kStaged) continue;
+    std::vector<state::StagedFile> files;
+    s = db_->Files(ref.folder, status.artifact, &files);
+    if (!s.ok()) return s;
+    for (const state::StagedFile& file : files) {
+      struct stat st {};
+      std::string path = build_dir + "/" + file.path;
+      bool intact = lstat(path.c_str(), &st) == 0 &&
+                    (S_ISLNK(st.st_mode) || static_cast<int64_t>(st.st_size) == file.size);
+      if (!intact) {
+        DS_LOG(kWarning) << ref.folder << " " << status.artifact << ": " << file.path
+                         << " is missing or changed on disk; forgetting the artifact";
+        (void)db_->Forget(ref.folder, {status.artifact});
+        state::ArtifactStatus missing;
+        missing.artifact = status.artifact;
+        status = missing;
+        break;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status StagingService::Clean(const BuildRef& ref, const std::vector<std::string>& artifacts) {
+  const std::string build_dir = config_.static_root + "/" + ref.folder;
+  std::vector<std::string> paths;
+  for (const std::string& artifact : artifacts) {
+    std::vector<state::StagedFile> files;
+    Status s = db_->Files(ref.folder, artifact, &files);
+    if (!s.ok()) return s;
+    for (const auto& f : files) paths.push_back(build_dir + "/" + f.path);
+  }
+  Status s = db_->Forget(ref.folder, artifacts);
+  if (!s.ok()) return s;
+  std::error_code ec;
+  for (const std::string& path : paths) std::filesystem::remove(path, ec);
   return Status::Ok();
 }
 

@@ -1,31 +1,73 @@
-// The staging service of one worker process: its share of the shared state (the SQLite
-// file), its liveness lock, and (as the staging core grows) its stager threads and waiters.
+// The staging service of one worker process: the facade api/ uses to stage builds.
+//
+// It owns this worker's share of the machinery: the liveness lock, the connection to the
+// shared state file, the storage client, the plugin registry, the stager threads and the
+// waiters. Requests only record what they want and wait; stagers do the work.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "fcgi/base/status.h"
 #include "fcgi/config/config.h"
+#include "fcgi/staging/artifact_registry.h"
+#include "fcgi/staging/build_ref.h"
+#include "fcgi/staging/stager_pool.h"
+#include "fcgi/staging/wait_hub.h"
 #include "fcgi/state/liveness.h"
 #include "fcgi/state/state_db.h"
+#include "fcgi/storage/archive_store.h"
 
 namespace devserver {
 
+using ArtifactStatuses = std::vector<state::ArtifactStatus>;
+
 class StagingService {
  public:
-  // Called in the worker after fork(): takes this process's liveness lock, opens (and if
-  // needed creates or migrates) <state_dir>/state.db, and returns the rows of dead owners
-  // to the queue so nothing stays "staging" under a process that is gone.
+  // Called in the worker after fork(): takes this process's liveness lock, opens (creating
+  // or migrating) <state_dir>/state.db, returns dead owners' rows to the queue, loads the
+  // plugins, connects storage and starts the stagers.
   static Status Start(const Config& config, std::unique_ptr<StagingService>* service);
+  ~StagingService();
 
-  state::StateDb* db() { return db_.get(); }
+  // Records that a caller wants `artifacts` of the build (priority 0 = someone waits for
+  // them) and wakes the stagers. Fills the states right after.
+  Status Request(const BuildRef& ref, const std::vector<std::string>& artifacts, int priority,
+                 ArtifactStatuses* statuses);
+  // Waits until every artifact is staged, failed or missing; Unavailable on timeout or
+  // shutdown.
+  Status Wait(const BuildRef& ref, const std::vector<std::string>& artifacts,
+              std::chrono::steady_clock::time_point deadline, ArtifactStatuses* statuses);
+  // The current states. A staged artifact whose files are no longer intact on disk is
+  // forgotten and reported missing, so the next request stages it again.
+  Status Check(const BuildRef& ref, const std::vector<std::string>& artifacts,
+               ArtifactStatuses* statuses);
+  // Forgets the artifacts and removes their files (clean=True). Failed while one stages.
+  Status Clean(const BuildRef& ref, const std::vector<std::string>& artifacts);
+
+  Status Summary(state::StateSummary* summary) { return db_->Summary(summary); }
+  Status RecentBuilds(int limit, std::vector<state::BuildOverview>* builds) {
+    return db_->RecentBuilds(limit, builds);
+  }
+
+  const ArtifactRegistry& registry() const { return *registry_; }
   const state::Owner& owner() const { return lock_.owner(); }
+  int busy_stagers() const { return stagers_ ? stagers_->busy() : 0; }
+  // Stops stagers (their work goes back to the queue) and wakes every waiter.
+  void Shutdown();
 
  private:
   StagingService() = default;
 
+  Config config_;
   state::OwnerLock lock_;
   std::unique_ptr<state::StateDb> db_;
+  std::unique_ptr<storage::ArchiveStore> store_;
+  std::unique_ptr<ArtifactRegistry> registry_;
+  std::unique_ptr<WaitHub> waiters_;
+  std::unique_ptr<StagerPool> stagers_;
 };
 
 // Where the state lives under [paths] state_dir.

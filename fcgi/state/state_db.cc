@@ -55,6 +55,11 @@ constexpr const char* kClaimableWhere =
     "state = 'queued' OR (state = 'staging' AND (lease_expires < ?1 OR NOT "
     "owner_alive(owner_lock)))";
 
+// Live claims count against the host's limit on concurrent stagings; dead ones do not.
+constexpr const char* kUnderLimit =
+    "(SELECT count(*) FROM artifacts WHERE state = 'staging' AND lease_expires >= ?1 "
+    "   AND owner_alive(owner_lock)) < ?2";
+
 }  // namespace
 
 const char* ArtifactStateName(ArtifactState state) {
@@ -178,7 +183,7 @@ Status StateDb::Get(const std::string& build, const std::vector<std::string>& ar
   return s.ok() ? end : s;
 }
 
-Status StateDb::ClaimNext(const Owner& owner, std::optional<Claim>* claim) {
+Status StateDb::ClaimNext(const Owner& owner, int max_staging, std::optional<Claim>* claim) {
   std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   claim->reset();
@@ -186,8 +191,11 @@ Status StateDb::ClaimNext(const Owner& owner, std::optional<Claim>* claim) {
   // Polling stagers look first without the write lock; only a hit takes it and re-checks.
   bool any = false;
   Status s = Run(
-      &db_, std::string("SELECT 1 FROM artifacts WHERE ") + kClaimableWhere + " LIMIT 1",
-      [&](Statement& st) { st.Bind(1, now); }, [&](const Statement&) { any = true; });
+      &db_,
+      std::string("SELECT 1 FROM artifacts WHERE (") + kClaimableWhere + ") AND " + kUnderLimit +
+          " LIMIT 1",
+      [&](Statement& st) { st.Bind(1, now).Bind(2, max_staging); },
+      [&](const Statement&) { any = true; });
   if (!s.ok() || !any) return s;
 
   WriteTransaction txn(&db_);
@@ -198,9 +206,9 @@ Status StateDb::ClaimNext(const Owner& owner, std::optional<Claim>* claim) {
     s = Run(
         &db_,
         std::string("SELECT a.build, a.artifact, b.archive_url FROM artifacts a "
-                    "JOIN builds b USING (build) WHERE ") +
-            kClaimableWhere + " ORDER BY priority, requested_at LIMIT 1",
-        [&](Statement& st) { st.Bind(1, now); },
+                    "JOIN builds b USING (build) WHERE (") +
+            kClaimableWhere + ") AND " + kUnderLimit + " ORDER BY priority, requested_at LIMIT 1",
+        [&](Statement& st) { st.Bind(1, now).Bind(2, max_staging); },
         [&](const Statement& row) {
           found.build = row.Text(0);
           found.artifact = row.Text(1);
@@ -324,6 +332,19 @@ Status StateDb::MarkFailed(const Claim& claim, const std::string& error) {
   return s;
 }
 
+Status StateDb::Release(const Claim& claim) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  Status s = Run(
+      &db_,
+      "UPDATE artifacts SET state = 'queued', owner_pid = NULL, owner_start = NULL, "
+      "  owner_lock = NULL, lease_expires = NULL, bytes_done = 0 "
+      "WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
+      [&](Statement& st) { st.Bind(1, claim.build).Bind(2, claim.artifact).Bind(3, claim.token); });
+  if (s.ok() && db_.Changes() == 0) return ClaimLost(claim, "release");
+  return s;
+}
+
 Status StateDb::RequeueDeadOwners(int* requeued) {
   std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
@@ -355,6 +376,61 @@ Status StateDb::Forget(const std::string& build, const std::vector<std::string>&
   }
   if (s.ok()) s = txn.Commit();
   return s;
+}
+
+Status StateDb::Summary(StateSummary* summary) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  *summary = StateSummary{};
+  return Run(&db_,
+             "SELECT (SELECT count(*) FROM artifacts WHERE state = 'staging'), "
+             "       (SELECT count(*) FROM artifacts WHERE state = 'queued'), "
+             "       (SELECT count(*) FROM artifacts WHERE state = 'failed'), "
+             "       (SELECT coalesce(sum(bytes_done), 0) FROM artifacts WHERE state = 'staging'), "
+             "       (SELECT coalesce(sum(size), 0) FROM files)",
+             {}, [&](const Statement& row) {
+               summary->staging = row.Int(0);
+               summary->queued = row.Int(1);
+               summary->failed = row.Int(2);
+               summary->in_flight_bytes = row.Int(3);
+               summary->staged_bytes = row.Int(4);
+             });
+}
+
+Status StateDb::RecentBuilds(int limit, std::vector<BuildOverview>* builds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  builds->clear();
+  Status s = db_.Exec("BEGIN;");
+  if (s.ok()) {
+    s = Run(
+        &db_,
+        "SELECT build, archive_url, last_used_at FROM builds ORDER BY last_used_at DESC LIMIT ?1",
+        [&](Statement& st) { st.Bind(1, limit); },
+        [&](const Statement& row) {
+          builds->push_back({row.Text(0), row.Text(1), row.Int(2), {}});
+        });
+  }
+  for (BuildOverview& build : *builds) {
+    if (!s.ok()) break;
+    s = Run(
+        &db_,
+        "SELECT artifact, state, coalesce(error, ''), attempts, bytes_done, bytes_total "
+        "FROM artifacts WHERE build = ?1 ORDER BY artifact",
+        [&](Statement& st) { st.Bind(1, build.build); },
+        [&](const Statement& row) {
+          ArtifactStatus status;
+          status.artifact = row.Text(0);
+          status.state = ParseState(row.Text(1));
+          status.error = row.Text(2);
+          status.attempts = static_cast<int>(row.Int(3));
+          status.bytes_done = row.Int(4);
+          status.bytes_total = row.OptionalInt(5);
+          build.artifacts.push_back(std::move(status));
+        });
+  }
+  Status end = db_.Exec(s.ok() ? "COMMIT;" : "ROLLBACK;");
+  return s.ok() ? end : s;
 }
 
 Status StateDb::Files(const std::string& build, const std::string& artifact,

@@ -52,6 +52,23 @@ struct StagedFile {
   std::string sha256;  // base64; empty when not computed
 };
 
+// Host-wide totals for /check_health.
+struct StateSummary {
+  int64_t staging = 0;  // artifacts being staged now
+  int64_t queued = 0;   // waiting for a stager
+  int64_t failed = 0;
+  int64_t in_flight_bytes = 0;  // downloaded so far by the stagings under way
+  int64_t staged_bytes = 0;     // size of every staged file
+};
+
+// One build and every artifact anyone asked for, for the index page.
+struct BuildOverview {
+  std::string build;
+  std::string archive_url;
+  int64_t last_used_at = 0;
+  std::vector<ArtifactStatus> artifacts;  // by name
+};
+
 struct StateOptions {
   int busy_timeout_ms = 30000;
   int lease_seconds = 30;        // a claim not renewed for this long may be taken over
@@ -79,8 +96,9 @@ class StateDb {
              std::vector<ArtifactStatus>* statuses);
 
   // Takes the most urgent claimable artifact for `owner`: queued ones, and staging ones
-  // whose owner is dead or whose lease ran out. Empty when there is none.
-  Status ClaimNext(const Owner& owner, std::optional<Claim>* claim);
+  // whose owner is dead or whose lease ran out. Empty when there is none, or when
+  // `max_staging` artifacts are already being staged by live owners (the host-wide limit).
+  Status ClaimNext(const Owner& owner, int max_staging, std::optional<Claim>* claim);
 
   // Renews the lease and records progress. Failed ("claim lost") once another owner holds it.
   Status Heartbeat(const Claim& claim, int64_t bytes_done, std::optional<int64_t> bytes_total);
@@ -91,11 +109,19 @@ class StateDb {
   // Records the failure and its cause, if `claim` still holds it.
   Status MarkFailed(const Claim& claim, const std::string& error);
 
+  // Gives the claim back unfinished (the worker is stopping): queued again for any stager.
+  Status Release(const Claim& claim);
+
   // Returns the staging rows of dead owners to the queue (start-up sweep); counts them.
   Status RequeueDeadOwners(int* requeued);
 
   // Forgets artifacts (for clean=True) unless one is being staged (then Failed).
   Status Forget(const std::string& build, const std::vector<std::string>& artifacts);
+
+  Status Summary(StateSummary* summary);
+
+  // The `limit` most recently used builds, newest first.
+  Status RecentBuilds(int limit, std::vector<BuildOverview>* builds);
 
   // The files recorded for a staged artifact.
   Status Files(const std::string& build, const std::string& artifact,

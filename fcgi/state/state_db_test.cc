@@ -50,14 +50,14 @@ class StateDbTest : public ::testing::Test {
   }
   Claim MustClaim(const Owner& owner) {
     std::optional<Claim> claim;
-    Status s = db_->ClaimNext(owner, &claim);
+    Status s = db_->ClaimNext(owner, 100, &claim);
     EXPECT_TRUE(s.ok()) << s.message();
     EXPECT_TRUE(claim.has_value());
     return claim.value_or(Claim{});
   }
   bool NothingToClaim(const Owner& owner) {
     std::optional<Claim> claim;
-    EXPECT_TRUE(db_->ClaimNext(owner, &claim).ok());
+    EXPECT_TRUE(db_->ClaimNext(owner, 100, &claim).ok());
     return !claim.has_value();
   }
 
@@ -182,6 +182,38 @@ TEST_F(StateDbTest, FailureKeepsItsCauseUntilTheRetryDelayPasses) {
   EXPECT_EQ(StatusOf("full_payload").error, "");
 }
 
+TEST_F(StateDbTest, HostLimitCountsOnlyLiveClaims) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  clock_.Advance(1);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"stateful"}, 0, &statuses).ok());
+  std::optional<Claim> first, second;
+  ASSERT_TRUE(db_->ClaimNext(alice_, 1, &first).ok());
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->artifact, "full_payload");
+  ASSERT_TRUE(db_->ClaimNext(bob_, 1, &second).ok());
+  EXPECT_FALSE(second.has_value());  // one staging at a time on this host
+  liveness_.SetAlive(alice_.lock_path, false);
+  ASSERT_TRUE(db_->ClaimNext(bob_, 1, &second).ok());
+  ASSERT_TRUE(second.has_value());  // alice's dead claim no longer counts: bob takes it over
+  EXPECT_EQ(second->artifact, "full_payload");
+  ASSERT_TRUE(db_->Publish(*second, {}).ok());
+  ASSERT_TRUE(db_->ClaimNext(bob_, 1, &second).ok());
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->artifact, "stateful");
+}
+
+TEST_F(StateDbTest, ReleasedClaimIsQueuedForTheNextStager) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  Claim claim = MustClaim(alice_);
+  ASSERT_TRUE(db_->Release(claim).ok());
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kQueued);
+  Claim next = MustClaim(bob_);
+  EXPECT_EQ(next.attempts, 2);
+  EXPECT_FALSE(db_->Release(claim).ok());  // the old token is void
+}
+
 TEST_F(StateDbTest, RequeueDeadOwnersAtStartUp) {
   std::vector<ArtifactStatus> statuses;
   ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload", "stateful"}, 0, &statuses).ok());
@@ -208,6 +240,31 @@ TEST_F(StateDbTest, ForgetRefusesWhatIsBeingStaged) {
   std::vector<StagedFile> files;
   ASSERT_TRUE(db_->Files(kBuild, "full_payload", &files).ok());
   EXPECT_TRUE(files.empty());
+}
+
+TEST_F(StateDbTest, RecentBuildsNewestFirstWithTheirArtifacts) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request("old/1", "gs://x/old/1", {"stateful"}, 1, &statuses).ok());
+  clock_.Advance(5);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  clock_.Advance(1);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"stateful"}, 0, &statuses).ok());
+  Claim claim = MustClaim(alice_);
+  ASSERT_EQ(claim.artifact, "full_payload");
+  ASSERT_TRUE(db_->Heartbeat(claim, 10, 40).ok());
+  std::vector<BuildOverview> builds;
+  ASSERT_TRUE(db_->RecentBuilds(10, &builds).ok());
+  ASSERT_EQ(builds.size(), 2u);
+  EXPECT_EQ(builds[0].build, kBuild);
+  EXPECT_EQ(builds[0].archive_url, kUrl);
+  ASSERT_EQ(builds[0].artifacts.size(), 2u);
+  EXPECT_EQ(builds[0].artifacts[0].artifact, "full_payload");
+  EXPECT_EQ(builds[0].artifacts[0].state, ArtifactState::kStaging);
+  EXPECT_EQ(builds[0].artifacts[0].bytes_done, 10);
+  EXPECT_EQ(builds[0].artifacts[0].bytes_total, 40);
+  EXPECT_EQ(builds[1].build, "old/1");
+  ASSERT_TRUE(db_->RecentBuilds(1, &builds).ok());
+  EXPECT_EQ(builds.size(), 1u);
 }
 
 TEST_F(StateDbTest, StateSurvivesReopening) {
@@ -265,7 +322,7 @@ TEST(StateDbRaceTest, ProcessesClaimEachRowExactlyOnce) {
       std::ofstream log(dir + "/claims." + std::to_string(getpid()));
       for (;;) {
         std::optional<Claim> claim;
-        Status s = db->ClaimNext(lock.owner(), &claim);
+        Status s = db->ClaimNext(lock.owner(), 100, &claim);
         if (!s.ok()) {
           log << "ERROR " << s.message() << "\n";
           _exit(3);
@@ -341,7 +398,7 @@ TEST(StateDbRaceTest, KilledOwnerIsTakenOverByAnotherProcess) {
     std::optional<Claim> claim;
     if (!lock.Acquire(dir + "/owners").ok() ||
         !StateDb::Open(path, StateOptions{}, &child_db).ok() ||
-        !child_db->ClaimNext(lock.owner(), &claim).ok() || !claim) {
+        !child_db->ClaimNext(lock.owner(), 100, &claim).ok() || !claim) {
       _exit(2);
     }
     int64_t token = claim->token;
@@ -355,11 +412,11 @@ TEST(StateDbRaceTest, KilledOwnerIsTakenOverByAnotherProcess) {
   OwnerLock mine;
   ASSERT_TRUE(mine.Acquire(dir + "/owners").ok());
   std::optional<Claim> claim;
-  ASSERT_TRUE(db->ClaimNext(mine.owner(), &claim).ok());
+  ASSERT_TRUE(db->ClaimNext(mine.owner(), 100, &claim).ok());
   EXPECT_FALSE(claim.has_value());  // the owner lives: hands off
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  ASSERT_TRUE(db->ClaimNext(mine.owner(), &claim).ok());
+  ASSERT_TRUE(db->ClaimNext(mine.owner(), 100, &claim).ok());
   ASSERT_TRUE(claim.has_value());
   EXPECT_EQ(claim->attempts, 2);
   EXPECT_GT(claim->token, dead_token);

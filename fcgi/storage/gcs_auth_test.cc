@@ -238,10 +238,12 @@ class EmulatorEnv {
 };
 
 TEST_F(GcsAuthTest, EmulatorNeverGetsCredentials) {
-  for (const auto& [variable, value_of] :
-       std::vector<std::pair<const char*, std::function<std::string(MiniGcs&)>>>{
-           {"STORAGE_EMULATOR_HOST", [](MiniGcs& g) { return g.server().host_port(); }},
-           {"CLOUD_STORAGE_EMULATOR_ENDPOINT", [](MiniGcs& g) { return g.server().url(); }}}) {
+  using ValueOf = std::function<std::string(MiniGcs&)>;
+  const ValueOf host_port = [](MiniGcs& g) { return g.server().host_port(); };
+  const ValueOf url = [](MiniGcs& g) { return g.server().url(); };
+  const std::vector<std::pair<const char*, ValueOf>> variables = {
+      {"STORAGE_EMULATOR_HOST", host_port}, {"CLOUD_STORAGE_EMULATOR_ENDPOINT", url}};
+  for (const auto& [variable, value_of] : variables) {
     for (GcsOptions::Auth auth :
          {GcsOptions::Auth::kMetadataServer, GcsOptions::Auth::kServiceAccountKey}) {
       MiniGcs gcs;

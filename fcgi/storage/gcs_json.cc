@@ -64,7 +64,10 @@ Status ParseObject(const Poco::JSON::Object& o, const std::string& bucket, Objec
 
 std::string FirstLine(const std::string& s) {
   std::string line = s.substr(0, s.find_first_of("\r\n"));
-  if (line.size() > kMaxExcerpt) line = line.substr(0, kMaxExcerpt) + "...";
+  if (line.size() > kMaxExcerpt) {
+    line.resize(kMaxExcerpt);
+    line += "...";
+  }
   return line;
 }
 

@@ -82,9 +82,10 @@ BodyEnd SendBody(Poco::Net::StreamSocket& socket, int fd, uint64_t begin, uint64
     for (uint64_t c : plan.corrupt_at) {
       if (c >= off && c < off + got) buf[c - off] = static_cast<char>(~buf[c - off]);
     }
+    // Counted before the send: once a client holds the bytes, a counter read must show them.
+    on_sent(got);
     SendAll(socket, buf.data(), got);
     sent += got;
-    on_sent(got);
   }
   if (at_limit == BodyEnd::kAbandoned) {
     // Hold the connection open, silent, until the client gives up or the server stops.

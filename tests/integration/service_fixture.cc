@@ -119,6 +119,19 @@ Status ServiceProcess::Start(const Options& options) {
   char tmpl[] = "/tmp/devserver-itest-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return Status::IOError("mkdtemp", errno);
   dir_ = tmpl;
+  options_ = options;
+  return Launch();
+}
+
+Status ServiceProcess::Restart() {
+  Signal(SIGTERM);
+  int rc = Wait(30000);
+  if (rc != 0) return Status::Failed("service exited with " + std::to_string(rc) + " on SIGTERM");
+  return Launch();
+}
+
+Status ServiceProcess::Launch() {
+  const Options& options = options_;
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = FreePort();
     std::vector<std::string> argv = {DEVSERVERCTL_BIN, "serve", "--port=" + std::to_string(port_),

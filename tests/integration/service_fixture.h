@@ -38,6 +38,9 @@ class ServiceProcess {
   ~ServiceProcess();  // stops the service and removes the temporary directory
 
   Status Start(const Options& options);
+  // Stops the service (SIGTERM, clean exit expected) and starts it again on the same state
+  // directory and options, on a new port.
+  Status Restart();
   // Sends `sig` to devserverctl serve.
   void Signal(int sig);
   // Waits for serve to exit; returns its exit status, or -1 on timeout.
@@ -53,6 +56,9 @@ class ServiceProcess {
   std::string Log() const;
 
  private:
+  Status Launch();
+
+  Options options_;
   std::string dir_;
   int port_ = 0;
   pid_t serve_pid_ = -1;

@@ -15,6 +15,9 @@
 //     POCO_EXPORT_CLASS(MyPlugin)
 //   POCO_END_MANIFEST
 // Every method may be called from several threads at once; plugins keep no mutable state.
+// Plugins report errors as Status values and do not throw (the core turns an escaped
+// exception into a failed artifact, but its message is then less useful). Poco loads plugins
+// with RTLD_GLOBAL: build them with hidden visibility (plugins/CMakeLists.txt does).
 #pragma once
 
 #include <string>
@@ -28,7 +31,9 @@ namespace devserver::plugin {
 inline constexpr int kPluginApiVersion = 1;
 
 struct ArtifactSpec {
-  std::string name;     // the wire name: "full_payload"
+  // The wire name: "full_payload". A name ending in ':' is a family: "file:" owns every
+  // "file:<something>" (the files plugin's "file:<name>" for files=<name>).
+  std::string name;
   std::string summary;  // one line for /doc and the index page
 };
 
@@ -39,8 +44,8 @@ struct BuildFolder {
   std::vector<std::string> object_names;  // objects in the folder, relative to it, sorted
 };
 
-// Where Install reads and writes. Paths are absolute; the output directory is on the same
-// file system as the static root, so rename(2) moves files out of it for free.
+// Where Install reads and writes. Paths are absolute. Fetched files, the output directory and
+// the static root are on one file system, so rename(2) moves files between them for free.
 class InstallContext {
  public:
   virtual ~InstallContext() = default;
@@ -50,6 +55,8 @@ class InstallContext {
   // The artifact's files go here, at their paths relative to the build directory
   // ("update.gz", "au/<build>_nton/update.gz"). Everything in it is published.
   virtual std::string OutputDir() const = 0;
+  // Exactly the folder snapshot Resolve saw for this staging, so resolving again from it
+  // names the same objects that were fetched.
   virtual const BuildFolder& folder() const = 0;
 };
 
@@ -57,6 +64,8 @@ class ArtifactPlugin {
  public:
   virtual ~ArtifactPlugin() = default;
 
+  // First virtual after the destructor, and never to move: the core reads it before it
+  // trusts anything else in the vtable.
   virtual int ApiVersion() const { return kPluginApiVersion; }
   // Short plugin name for logs: "payloads".
   virtual std::string Name() const = 0;

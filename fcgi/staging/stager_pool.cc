@@ -1,0 +1,54 @@
+#include "fcgi/staging/stager_pool.h"
+
+#include "fcgi/base/log.h"
+
+namespace devserver {
+
+StagerPool::StagerPool(const StagingDeps& deps, state::Owner owner, WaitHub* waiters, int threads,
+                       std::chrono::milliseconds poll)
+    : deps_(deps), owner_(std::move(owner)), waiters_(waiters), poll_(poll) {
+  deps_.stopping = &stopping_;
+  threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+StagerPool::~StagerPool() {
+  Stop();
+  for (auto& t : threads_) t.join();
+}
+
+void StagerPool::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++wakes_;
+  }
+  wake_.notify_all();
+}
+
+void StagerPool::Stop() {
+  stopping_ = true;
+  wake_.notify_all();
+}
+
+void StagerPool::Loop() {
+  uint64_t seen = 0;
+  while (!stopping_) {
+    std::optional<state::Claim> claim;
+    Status s = deps_.db->ClaimNext(owner_, deps_.config->max_concurrent, &claim);
+    if (!s.ok()) DS_LOG(kWarning) << "claiming work: " << s.message();
+    if (s.ok() && claim) {
+      ++busy_;
+      DS_LOG(kInfo) << "staging " << claim->build << " " << claim->artifact << " (attempt "
+                    << claim->attempts << ", token " << claim->token << ")";
+      (void)RunStageJob(deps_, *claim);
+      --busy_;
+      waiters_->Poke();
+      continue;  // there may be more
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_.wait_for(lock, poll_, [&] { return stopping_ || wakes_ != seen; });
+    seen = wakes_;
+  }
+}
+
+}  // namespace devserver

@@ -1,0 +1,51 @@
+// StagerPool: the threads of one worker that claim queued artifacts and stage them.
+//
+// Staging belongs to the service, not to a request: requests only record what they want
+// and wait, so a client that disconnects, or a request thread that dies, never strands a
+// download. Every worker runs up to [staging] max_concurrent stagers; the database enforces
+// that limit for the whole host, and hands work to whichever worker has a free stager.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "fcgi/staging/stage_job.h"
+#include "fcgi/staging/wait_hub.h"
+
+namespace devserver {
+
+class StagerPool {
+ public:
+  // `owner` is this worker's liveness identity; `threads` stagers start at once.
+  StagerPool(const StagingDeps& deps, state::Owner owner, WaitHub* waiters, int threads,
+             std::chrono::milliseconds poll);
+  ~StagerPool();  // Stop()s and joins
+  StagerPool(const StagerPool&) = delete;
+  StagerPool& operator=(const StagerPool&) = delete;
+
+  // Work was queued: look for it now rather than at the next poll.
+  void Wake();
+  // Stagers finish (or abandon, through cancellation) what they stage and exit.
+  void Stop();
+  // Stagers staging right now.
+  int busy() const { return busy_.load(); }
+
+ private:
+  void Loop();
+
+  StagingDeps deps_;
+  state::Owner owner_;
+  WaitHub* waiters_;
+  std::chrono::milliseconds poll_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> busy_{0};
+  std::mutex mu_;
+  std::condition_variable wake_;
+  uint64_t wakes_ = 0;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace devserver

@@ -1,0 +1,18 @@
+// What `files=<name>` may name: one object directly in the build's folder, nothing that could
+// climb out of the build directory or hide in it.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace devserver::files {
+
+inline constexpr size_t kMaxFileNameBytes = 255;
+
+// No '/', no "..", no leading '.', no control characters, 1 to kMaxFileNameBytes bytes.
+bool IsPlainFileName(std::string_view name);
+
+// `text` fit for a one-line message: control characters as \xNN, long text cut with "...".
+std::string Printable(std::string_view text);
+
+}  // namespace devserver::files

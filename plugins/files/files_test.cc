@@ -1,0 +1,153 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include "fcgi/staging/artifact_registry.h"
+#include "plugins/files/file_name.h"
+#include "plugins/files/files_plugin.h"
+
+namespace devserver::files {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kUrl = "gs://chromeos-image-archive/x86-alex-release/R19-2003.0.0-a1-b1819";
+
+// An InstallContext over a scratch directory: fetched/ holds the "downloaded" objects, out/
+// is the output directory.
+class ScratchInstall : public plugin::InstallContext {
+ public:
+  explicit ScratchInstall(std::vector<std::string> names)
+      : folder_{kUrl, "R19-2003.0.0-a1-b1819", std::move(names)} {
+    char tmpl[] = "/tmp/files_test.XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) std::abort();
+    root_ = tmpl;
+    fs::create_directory(root_ + "/fetched");
+    fs::create_directory(root_ + "/out");
+    for (const std::string& name : folder_.object_names) {
+      std::ofstream(root_ + "/fetched/" + name, std::ios::binary) << "bytes of " << name;
+    }
+  }
+  ~ScratchInstall() override { fs::remove_all(root_); }
+
+  std::string FetchedPath(const std::string& object_name) const override {
+    return root_ + "/fetched/" + object_name;
+  }
+  std::string OutputDir() const override { return root_ + "/out"; }
+  const plugin::BuildFolder& folder() const override { return folder_; }
+
+  std::vector<std::string> Output() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::recursive_directory_iterator(OutputDir())) {
+      names.push_back(entry.path().lexically_relative(OutputDir()).string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  std::string OutputBytes(const std::string& rel) const {
+    std::ifstream in(OutputDir() + "/" + rel, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+
+ private:
+  plugin::BuildFolder folder_;
+  std::string root_;
+};
+
+using Names = std::vector<std::string>;
+
+TEST(FilesPluginTest, OffersTheFileFamily) {
+  FilesPlugin plugin;
+  EXPECT_EQ(plugin.Name(), "files");
+  ASSERT_EQ(plugin.Artifacts().size(), 1u);
+  EXPECT_EQ(plugin.Artifacts()[0].name, "file:");
+}
+
+TEST(FilesPluginTest, ResolvesAndInstallsAPlainObject) {
+  FilesPlugin plugin;
+  ScratchInstall ctx({"UPLOADED", "au-generator.zip", "stateful.tgz"});
+  Names objects;
+  Status s = plugin.Resolve("file:au-generator.zip", ctx.folder(), &objects);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(objects, Names{"au-generator.zip"});
+  s = plugin.Install("file:au-generator.zip", ctx);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(ctx.Output(), Names{"au-generator.zip"});
+  EXPECT_EQ(ctx.OutputBytes("au-generator.zip"), "bytes of au-generator.zip");
+  EXPECT_FALSE(fs::exists(ctx.FetchedPath("au-generator.zip")));
+}
+
+TEST(FilesPluginTest, AbsentObjectIsNotFound) {
+  FilesPlugin plugin;
+  Names objects;
+  Status s = plugin.Resolve("file:a.zip", {kUrl, "R19-2003.0.0-a1-b1819", {"b.zip"}}, &objects);
+  EXPECT_EQ(s.code(), Status::Code::kNotFound);
+  EXPECT_EQ(s.message(), "file:a.zip: no object a.zip in " + kUrl);
+}
+
+TEST(FilesPluginTest, RefusesNamesThatAreNotPlain) {
+  FilesPlugin plugin;
+  // Even when the folder really holds such a name, it is refused before it is looked up.
+  plugin::BuildFolder folder{kUrl, "B", {"..", ".hidden", "a/b", "a..b"}};
+  for (const std::string& name : std::vector<std::string>{
+           "", "..", ".hidden", "a/b", "../x", "a..b", "tab\there", std::string(256, 'x')}) {
+    Names objects;
+    Status s = plugin.Resolve("file:" + name, folder, &objects);
+    EXPECT_EQ(s.code(), Status::Code::kFailed) << name;
+    EXPECT_EQ(s.message(), Printable("file:" + name) + ": not a plain file name");
+  }
+  Names objects;
+  EXPECT_EQ(plugin.Resolve("file:a\nb", folder, &objects).message(),
+            "file:a\\x0ab: not a plain file name");
+  EXPECT_TRUE(IsPlainFileName(std::string(255, 'x')));
+  EXPECT_EQ(Printable(std::string(150, 'x')), std::string(100, 'x') + "...");
+}
+
+TEST(FilesPluginTest, InstallChecksTheNameToo) {
+  FilesPlugin plugin;
+  ScratchInstall ctx({"a.zip"});
+  EXPECT_EQ(plugin.Install("file:../a.zip", ctx).message(), "file:../a.zip: not a plain file name");
+  EXPECT_TRUE(ctx.Output().empty());
+}
+
+TEST(FilesPluginTest, RefusesOtherArtifacts) {
+  FilesPlugin plugin;
+  Names objects;
+  Status s = plugin.Resolve("full_payload", {kUrl, "B", {}}, &objects);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(s.message(), "files: no artifact 'full_payload' in this plugin");
+}
+
+// The same calls through the built devserver_files.so, loaded by the core's registry.
+TEST(FilesPluginTest, WorksThroughTheRegistry) {
+  char tmpl[] = "/tmp/files_test_plugins.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  fs::create_symlink(std::string(DEVSERVER_PLUGIN_DIR) + "/devserver_files.so",
+                     dir + "/devserver_files.so");
+  std::unique_ptr<ArtifactRegistry> registry;
+  Status loaded = ArtifactRegistry::Load(dir, &registry);
+  fs::remove_all(dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+
+  const plugin::ArtifactPlugin* plugin = registry->Find("file:stateful.tgz");
+  ASSERT_NE(plugin, nullptr);
+  EXPECT_EQ(registry->Find("stateful.tgz"), nullptr);
+  ScratchInstall ctx({"UPLOADED", "stateful.tgz"});
+  Names objects;
+  ASSERT_TRUE(plugin->Resolve("file:stateful.tgz", ctx.folder(), &objects).ok());
+  EXPECT_EQ(objects, Names{"stateful.tgz"});
+  ASSERT_TRUE(plugin->Install("file:stateful.tgz", ctx).ok());
+  EXPECT_EQ(ctx.Output(), Names{"stateful.tgz"});
+  EXPECT_EQ(ctx.OutputBytes("stateful.tgz"), "bytes of stateful.tgz");
+  EXPECT_EQ(plugin->Resolve("file:nope", ctx.folder(), &objects).message(),
+            "file:nope: no object nope in " + kUrl);
+}
+
+}  // namespace
+}  // namespace devserver::files
