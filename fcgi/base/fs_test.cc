@@ -3,17 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
-#include <filesystem>
 
-#include <cstdlib>
+#include "tests/support/temp_dir.h"
 
 namespace devserver {
 namespace {
 
 TEST(FsTest, MakeDirectoriesWriteAndReadBack) {
-  char tmpl[] = "/tmp/devserver-fs-test-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = std::string(tmpl) + "/a/b/c";
+  const testing::TempDir tmp("devserver-fs-test");
+  std::string dir = tmp.Sub("a/b/c");
   ASSERT_TRUE(MakeDirectories(dir, 0755).ok());
   ASSERT_TRUE(MakeDirectories(dir, 0755).ok());  // existing is fine
   ASSERT_TRUE(WriteFileAtomically(dir + "/f", "hello").ok());
@@ -24,7 +22,6 @@ TEST(FsTest, MakeDirectoriesWriteAndReadBack) {
   Status missing = ReadFile(dir + "/nope", &back);
   EXPECT_EQ(missing.code(), Status::Code::kIOError);
   EXPECT_NE(missing.message().find("No such file or directory"), std::string::npos);
-  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace

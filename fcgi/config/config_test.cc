@@ -2,31 +2,23 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-#include <filesystem>
-
 #include <fstream>
 #include <set>
 
 #include "fcgi/base/fs.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver {
 namespace {
 
 class ConfigFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/devserver-config-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string Write(const std::string& text) {
-    std::string path = dir_ + "/devserver.ini";
+    std::string path = dir_.Sub("devserver.ini");
     EXPECT_TRUE(WriteFileAtomically(path, text).ok());
     return path;
   }
-  std::string dir_;
+  testing::TempDir dir_{"devserver-config-test"};
 };
 
 TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
@@ -55,9 +47,8 @@ TEST(ConfigTest, RenderedConfigParsesBackToTheSameValues) {
   Config c = DefaultConfig();
   ASSERT_TRUE(ApplyConfigOverride("workers", "3", &c).ok());
   ASSERT_TRUE(ApplyConfigOverride("allowed-buckets", "a-b, c.d", &c).ok());
-  char tmpl[] = "/tmp/devserver-config-render-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string path = std::string(tmpl) + "/c.ini";
+  const testing::TempDir dir("devserver-config-render");
+  std::string path = dir.Sub("c.ini");
   ASSERT_TRUE(WriteFileAtomically(path, RenderConfig(c)).ok());
   Config back = DefaultConfig();
   Status s = LoadConfigFile(path, &back);
@@ -65,14 +56,14 @@ TEST(ConfigTest, RenderedConfigParsesBackToTheSameValues) {
   EXPECT_EQ(RenderConfig(back), RenderConfig(c));
   EXPECT_EQ(back.workers, 3);
   EXPECT_EQ(back.allowed_buckets, (std::vector<std::string>{"a-b", "c.d"}));
-  std::filesystem::remove_all(tmpl);
 }
 
 TEST_F(ConfigFileTest, BadValueNamesFileLineSectionAndKey) {
   Config c = DefaultConfig();
   Status s = LoadConfigFile(Write("[server]\nthreads = 8\nworkers = lots\n"), &c);
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(s.message(), dir_ + "/devserver.ini:3: [server] workers: 'lots' is not a whole number");
+  EXPECT_EQ(s.message(),
+            dir_.path() + "/devserver.ini:3: [server] workers: 'lots' is not a whole number");
 }
 
 TEST_F(ConfigFileTest, UnknownAndRepeatedKeysAreErrors) {

@@ -5,7 +5,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <map>
@@ -13,6 +12,7 @@
 #include <sstream>
 
 #include "fcgi/base/fs.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver {
 namespace {
@@ -24,21 +24,14 @@ const std::string kFolder = "chromeos-image-archive/x86-alex-release/" + kBuild;
 
 class SampleBuildTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sample_build_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
   SampleBuildOptions Options(const std::string& subdir) const {
     SampleBuildOptions options;
-    options.dir = root_ + "/" + subdir;
+    options.dir = root_.Sub(subdir);
     options.payload_mib = 1;
     return options;
   }
 
-  std::string root_;
+  testing::TempDir root_{"sample_build_test"};
 };
 
 // Every regular file under `dir`, relative to it, with its bytes.
@@ -105,7 +98,7 @@ TEST_F(SampleBuildTest, ManifestListsExactlyTheObjects) {
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(url, "gs://chromeos-image-archive/x86-alex-release/" + kBuild);
 
-  std::map<std::string, std::string> files = Files(root_ + "/a/" + kFolder);
+  std::map<std::string, std::string> files = Files(root_.Sub("a/" + kFolder));
   const std::set<std::string> objects = {
       "chromeos_" + kBuild + "_x86-alex_full_dev.bin",
       "chromeos_" + kBuild + "_" + kBuild + "_x86-alex_delta_dev.bin",
@@ -138,7 +131,7 @@ TEST_F(SampleBuildTest, ArchivesHoldWhatThePluginsExpect) {
   std::string url;
   int count = 0;
   ASSERT_TRUE(WriteSampleBuild(Options("a"), &url, &count).ok());
-  std::map<std::string, std::string> files = Files(root_ + "/a/" + kFolder);
+  std::map<std::string, std::string> files = Files(root_.Sub("a/" + kFolder));
 
   Listing stateful = ReadArchive(files["stateful.tgz"]);
   EXPECT_EQ(stateful.filter, ARCHIVE_FILTER_GZIP);
@@ -236,12 +229,12 @@ TEST_F(SampleBuildTest, SameBytesOnEveryRun) {
   int count = 0;
   ASSERT_TRUE(WriteSampleBuild(Options("a"), &url, &count).ok());
   ASSERT_TRUE(WriteSampleBuild(Options("b"), &url, &count).ok());
-  std::map<std::string, std::string> first = Files(root_ + "/a");
-  EXPECT_EQ(first, Files(root_ + "/b"));  // gzip headers carry no time, members a fixed one
+  std::map<std::string, std::string> first = Files(root_.Sub("a"));
+  EXPECT_EQ(first, Files(root_.Sub("b")));  // gzip headers carry no time, members a fixed one
 
   // A second run over the same directory leaves the same files and no temporaries.
   ASSERT_TRUE(WriteSampleBuild(Options("a"), &url, &count).ok());
-  EXPECT_EQ(Files(root_ + "/a"), first);
+  EXPECT_EQ(Files(root_.Sub("a")), first);
 }
 
 TEST_F(SampleBuildTest, OtherBoardAndBuild) {
@@ -255,7 +248,7 @@ TEST_F(SampleBuildTest, OtherBoardAndBuild) {
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_EQ(url, "gs://lab-bucket/peach_pit-release/R20-3000.0.0");
   std::map<std::string, std::string> files =
-      Files(root_ + "/c/lab-bucket/peach_pit-release/R20-3000.0.0");
+      Files(root_.Sub("c/lab-bucket/peach_pit-release/R20-3000.0.0"));
   EXPECT_EQ(files.count("chromeos_R20-3000.0.0_peach_pit_full_dev.bin"), 1u);
   EXPECT_EQ(files.count("chromeos_R20-3000.0.0_R20-3000.0.0_peach_pit_delta_dev.bin"), 1u);
   EXPECT_EQ(files.count("chromeos_R20-2999.0.0_R20-3000.0.0_peach_pit_delta_dev.bin"), 1u);
@@ -275,19 +268,19 @@ TEST_F(SampleBuildTest, RefusesBadOptions) {
   options = Options("d");
   options.payload_mib = 0;
   EXPECT_EQ(WriteSampleBuild(options, &url, &count).message(), "--payload-mib: must be 1 to 1024");
-  EXPECT_FALSE(fs::exists(root_ + "/d"));
+  EXPECT_FALSE(fs::exists(root_.Sub("d")));
 }
 
 TEST_F(SampleBuildTest, CommandPrintsTheArchiveUrlLast) {
-  std::string dir = root_ + "/e";
+  std::string dir = root_.Sub("e");
   std::vector<std::string> args = {"sample-build", dir, "--payload-mib=1", "--board", "x86-alex",
                                    "--bucket",     "b"};
   std::vector<char*> argv;
   argv.reserve(args.size());
   for (std::string& arg : args) argv.push_back(arg.data());
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   int rc = RunSampleBuild(static_cast<int>(argv.size()), argv.data());
-  std::string out = testing::internal::GetCapturedStdout();
+  std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(rc, 0);
   ASSERT_FALSE(out.empty());
   out.pop_back();
@@ -298,9 +291,9 @@ TEST_F(SampleBuildTest, CommandPrintsTheArchiveUrlLast) {
   std::vector<char*> bad_argv;
   bad_argv.reserve(bad.size());
   for (std::string& arg : bad) bad_argv.push_back(arg.data());
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   EXPECT_EQ(RunSampleBuild(static_cast<int>(bad_argv.size()), bad_argv.data()), 2);
-  EXPECT_TRUE(StartsWith(testing::internal::GetCapturedStderr(),
+  EXPECT_TRUE(StartsWith(::testing::internal::GetCapturedStderr(),
                          "devserverctl sample-build: --payload-mib: 'x' is not a number\n"));
 }
 

@@ -1,11 +1,11 @@
 #include "fcgi/staging/artifact_registry.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "tests/support/temp_dir.h"
 
 namespace devserver {
 namespace {
@@ -16,21 +16,14 @@ const std::string kTestPluginDir = DEVSERVER_REGISTRY_TEST_PLUGIN_DIR;
 // A scratch plugin directory, filled with links to built plugins or with junk.
 class PluginDirTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/artifact_registry_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   void Link(const std::string& target, const std::string& name) {
-    std::filesystem::create_symlink(target, dir_ + "/" + name);
+    std::filesystem::create_symlink(target, dir_.Sub(name));
   }
   void Write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ + "/" + name) << text;
+    std::ofstream(dir_.Sub(name)) << text;
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"artifact_registry_test"};
 };
 
 std::vector<std::string> SpecNames(const ArtifactRegistry& registry) {
@@ -66,7 +59,7 @@ TEST_F(PluginDirTest, UnknownNamesListWhatIsKnown) {
   Link(kPluginDir + "/devserver_payloads.so", "devserver_payloads.so");
   Link(kPluginDir + "/devserver_files.so", "devserver_files.so");
   std::unique_ptr<ArtifactRegistry> registry;
-  ASSERT_TRUE(ArtifactRegistry::Load(dir_, &registry).ok());
+  ASSERT_TRUE(ArtifactRegistry::Load(dir_.path(), &registry).ok());
   EXPECT_EQ(SpecNames(*registry),
             (std::vector<std::string>{"delta_payloads", "file:", "full_payload", "stateful"}));
   Status s = registry->CheckNames({"stateful", "symbols", "bogus"});
@@ -83,7 +76,7 @@ TEST_F(PluginDirTest, UnknownNamesListWhatIsKnown) {
 TEST_F(PluginDirTest, EmptyDirectoryLoadsNothing) {
   Write("README", "not a plugin");  // only *.so files are plugins
   std::unique_ptr<ArtifactRegistry> registry;
-  Status s = ArtifactRegistry::Load(dir_, &registry);
+  Status s = ArtifactRegistry::Load(dir_.path(), &registry);
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_TRUE(registry->Specs().empty());
   EXPECT_EQ(registry->Find("full_payload"), nullptr);
@@ -93,17 +86,18 @@ TEST_F(PluginDirTest, EmptyDirectoryLoadsNothing) {
 
 TEST_F(PluginDirTest, MissingDirectoryIsAnError) {
   std::unique_ptr<ArtifactRegistry> registry;
-  Status s = ArtifactRegistry::Load(dir_ + "/nope", &registry);
-  EXPECT_EQ(s.message(), "plugin directory " + dir_ + "/nope: No such file or directory");
+  Status s = ArtifactRegistry::Load(dir_.Sub("nope"), &registry);
+  EXPECT_EQ(s.message(), "plugin directory " + dir_.path() + "/nope: No such file or directory");
   EXPECT_EQ(registry, nullptr);
 }
 
 TEST_F(PluginDirTest, TextFileNamedSoIsNotLoadable) {
   Write("x.so", "just text\n");
   std::unique_ptr<ArtifactRegistry> registry;
-  Status s = ArtifactRegistry::Load(dir_, &registry);
+  Status s = ArtifactRegistry::Load(dir_.path(), &registry);
   EXPECT_EQ(s.code(), Status::Code::kFailed);
-  EXPECT_EQ(s.message().rfind("plugin " + dir_ + "/x.so: not loadable: ", 0), 0u) << s.message();
+  EXPECT_EQ(s.message().rfind("plugin " + dir_.path() + "/x.so: not loadable: ", 0), 0u)
+      << s.message();
   EXPECT_EQ(s.message().find('\n'), std::string::npos);
   EXPECT_EQ(registry, nullptr);
 }
@@ -111,15 +105,15 @@ TEST_F(PluginDirTest, TextFileNamedSoIsNotLoadable) {
 TEST_F(PluginDirTest, LibraryWithoutManifestIsRefused) {
   Link(kTestPluginDir + "/registry_test_no_manifest.so", "a.so");
   std::unique_ptr<ArtifactRegistry> registry;
-  EXPECT_EQ(ArtifactRegistry::Load(dir_, &registry).message(),
-            "plugin " + dir_ + "/a.so: no manifest (pocoBuildManifest is missing)");
+  EXPECT_EQ(ArtifactRegistry::Load(dir_.path(), &registry).message(),
+            "plugin " + dir_.path() + "/a.so: no manifest (pocoBuildManifest is missing)");
 }
 
 TEST_F(PluginDirTest, OtherApiVersionIsRefused) {
   Link(kTestPluginDir + "/registry_test_newer_api.so", "newer.so");
   std::unique_ptr<ArtifactRegistry> registry;
-  EXPECT_EQ(ArtifactRegistry::Load(dir_, &registry).message(),
-            "plugin " + dir_ +
+  EXPECT_EQ(ArtifactRegistry::Load(dir_.path(), &registry).message(),
+            "plugin " + dir_.path() +
                 "/newer.so: devserver::registry_test::StandInPlugin implements plugin API 2, "
                 "devserver implements 1");
 }
@@ -128,11 +122,11 @@ TEST_F(PluginDirTest, ArtifactClaimedTwiceNamesBothPlugins) {
   Link(kPluginDir + "/devserver_payloads.so", "a_payloads.so");
   Link(kTestPluginDir + "/registry_test_duplicate.so", "b_duplicate.so");
   std::unique_ptr<ArtifactRegistry> registry;
-  Status s = ArtifactRegistry::Load(dir_, &registry);
+  Status s = ArtifactRegistry::Load(dir_.path(), &registry);
   EXPECT_EQ(s.code(), Status::Code::kFailed);
-  EXPECT_EQ(s.message(), "plugin " + dir_ +
-                             "/b_duplicate.so: artifact 'full_payload' is also claimed by " + dir_ +
-                             "/a_payloads.so");
+  EXPECT_EQ(s.message(), "plugin " + dir_.path() +
+                             "/b_duplicate.so: artifact 'full_payload' is also claimed by " +
+                             dir_.path() + "/a_payloads.so");
   EXPECT_EQ(registry, nullptr);
 }
 

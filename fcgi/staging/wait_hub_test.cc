@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <future>
 
 #include "fcgi/state/test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver {
 namespace {
@@ -16,19 +16,14 @@ using state::ArtifactStatus;
 class WaitHubTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/devserver-waithub-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     state::StateOptions options;
     options.liveness = &liveness_;
-    ASSERT_TRUE(state::StateDb::Open(dir_ + "/state.db", options, &db_).ok());
-    owner_ = {1, 1, dir_ + "/owner.lock"};
+    ASSERT_TRUE(state::StateDb::Open(dir_.Sub("state.db"), options, &db_).ok());
+    owner_ = {1, 1, dir_.Sub("owner.lock")};
     liveness_.SetAlive(owner_.lock_path, true);
     std::vector<ArtifactStatus> statuses;
     ASSERT_TRUE(db_->Request("b/1", "gs://x/b/1", {"full_payload", "stateful"}, 0, &statuses).ok());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   state::Claim Claim() {
     std::optional<state::Claim> claim;
     EXPECT_TRUE(db_->ClaimNext(owner_, 10, &claim).ok());
@@ -38,7 +33,7 @@ class WaitHubTest : public ::testing::Test {
     return std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"devserver-waithub"};
   state::DeclaredLiveness liveness_;
   std::unique_ptr<state::StateDb> db_;
   state::Owner owner_;

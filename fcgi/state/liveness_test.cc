@@ -7,28 +7,24 @@
 
 #include <filesystem>
 
+#include "tests/support/temp_dir.h"
+
 namespace devserver::state {
 namespace {
 
 class LivenessTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/devserver-liveness-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
+  testing::TempDir dir_{"devserver-liveness"};
 };
 
 TEST_F(LivenessTest, OwnLockIsAliveEvenFromThisProcess) {
   OwnerLock lock;
-  ASSERT_TRUE(lock.Acquire(dir_).ok());
+  ASSERT_TRUE(lock.Acquire(dir_.path()).ok());
   EXPECT_EQ(lock.owner().pid, getpid());
   EXPECT_EQ(lock.owner().start_ticks, ProcessStartTicks(getpid()));
   EXPECT_GT(lock.owner().start_ticks, 0);
   EXPECT_TRUE(FileLockLiveness()->IsAlive(lock.owner().lock_path));
-  EXPECT_EQ(RemoveDeadOwnerLocks(dir_), 0);
+  EXPECT_EQ(RemoveDeadOwnerLocks(dir_.path()), 0);
   EXPECT_TRUE(std::filesystem::exists(lock.owner().lock_path));
 }
 
@@ -39,7 +35,7 @@ TEST_F(LivenessTest, KilledOwnerIsDeadAtOnceAndItsLockIsSwept) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     OwnerLock lock;
-    char ok = lock.Acquire(dir_).ok() ? 'y' : 'n';
+    char ok = lock.Acquire(dir_.path()).ok() ? 'y' : 'n';
     (void)!write(ready[1], &ok, 1);
     pause();
     _exit(0);
@@ -47,21 +43,21 @@ TEST_F(LivenessTest, KilledOwnerIsDeadAtOnceAndItsLockIsSwept) {
   char ok = 0;
   ASSERT_EQ(read(ready[0], &ok, 1), 1);
   ASSERT_EQ(ok, 'y');
-  std::string path =
-      dir_ + "/" + std::to_string(child) + "-" + std::to_string(ProcessStartTicks(child)) + ".lock";
+  std::string path = dir_.path() + "/" + std::to_string(child) + "-" +
+                     std::to_string(ProcessStartTicks(child)) + ".lock";
   EXPECT_TRUE(FileLockLiveness()->IsAlive(path));
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
   // No lease to wait for: the kernel dropped the lock with the process.
   EXPECT_FALSE(FileLockLiveness()->IsAlive(path));
-  EXPECT_EQ(RemoveDeadOwnerLocks(dir_), 1);
+  EXPECT_EQ(RemoveDeadOwnerLocks(dir_.path()), 1);
   EXPECT_FALSE(std::filesystem::exists(path));
   close(ready[0]);
   close(ready[1]);
 }
 
 TEST_F(LivenessTest, MissingLockFileMeansDead) {
-  EXPECT_FALSE(FileLockLiveness()->IsAlive(dir_ + "/123-456.lock"));
+  EXPECT_FALSE(FileLockLiveness()->IsAlive(dir_.Sub("123-456.lock")));
   EXPECT_EQ(ProcessStartTicks(-1), 0);
 }
 

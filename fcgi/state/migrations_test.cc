@@ -2,19 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include "tests/support/temp_dir.h"
 
 namespace devserver::state {
 namespace {
 
 class MigrationsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/devserver-migrations-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   int64_t Scalar(Connection* db, const std::string& sql) {
     Statement st;
     EXPECT_TRUE(db->Prepare(sql, &st).ok()) << sql;
@@ -22,12 +16,12 @@ class MigrationsTest : public ::testing::Test {
     EXPECT_TRUE(st.Step(&row).ok());
     return row ? st.Int(0) : -1;
   }
-  std::string dir_;
+  testing::TempDir dir_{"devserver-migrations"};
 };
 
 TEST_F(MigrationsTest, FreshFileGetsTheWholeSchemaAndItsVersion) {
   Connection db;
-  ASSERT_TRUE(Connection::Open(dir_ + "/state.db", 1000, &db).ok());
+  ASSERT_TRUE(Connection::Open(dir_.Sub("state.db"), 1000, &db).ok());
   ASSERT_TRUE(Migrate(&db).ok());
   EXPECT_EQ(Scalar(&db, "PRAGMA user_version"), LatestSchemaVersion());
   EXPECT_GE(LatestSchemaVersion(), 1);
@@ -40,7 +34,7 @@ TEST_F(MigrationsTest, FreshFileGetsTheWholeSchemaAndItsVersion) {
 
 TEST_F(MigrationsTest, ReapplyingIsANoOp) {
   Connection db;
-  ASSERT_TRUE(Connection::Open(dir_ + "/state.db", 1000, &db).ok());
+  ASSERT_TRUE(Connection::Open(dir_.Sub("state.db"), 1000, &db).ok());
   ASSERT_TRUE(Migrate(&db).ok());
   ASSERT_TRUE(db.Exec("INSERT INTO builds VALUES ('b/1', 'gs://x/b/1', 1, 1);").ok());
   ASSERT_TRUE(Migrate(&db).ok());
@@ -49,7 +43,7 @@ TEST_F(MigrationsTest, ReapplyingIsANoOp) {
 
 TEST_F(MigrationsTest, NewerFileIsRefused) {
   Connection db;
-  ASSERT_TRUE(Connection::Open(dir_ + "/state.db", 1000, &db).ok());
+  ASSERT_TRUE(Connection::Open(dir_.Sub("state.db"), 1000, &db).ok());
   ASSERT_TRUE(db.Exec("PRAGMA user_version = " + std::to_string(LatestSchemaVersion() + 1)).ok());
   Status s = Migrate(&db);
   EXPECT_EQ(s.code(), Status::Code::kFailed);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "fcgi/state/test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::state {
 namespace {
@@ -22,24 +23,20 @@ const std::string kUrl = "gs://chromeos-image-archive/x86-alex-release/R19-2003.
 class StateDbTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/devserver-statedb-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     options_.env = &clock_;
     options_.liveness = &liveness_;
     options_.lease_seconds = 30;
     options_.retry_delay_seconds = 60;
     db_ = Open();
-    alice_ = {100, 1, dir_ + "/alice.lock"};
-    bob_ = {200, 2, dir_ + "/bob.lock"};
+    alice_ = {100, 1, dir_.Sub("alice.lock")};
+    bob_ = {200, 2, dir_.Sub("bob.lock")};
     liveness_.SetAlive(alice_.lock_path, true);
     liveness_.SetAlive(bob_.lock_path, true);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<StateDb> Open() {
     std::unique_ptr<StateDb> db;
-    Status s = StateDb::Open(dir_ + "/state.db", options_, &db);
+    Status s = StateDb::Open(dir_.Sub("state.db"), options_, &db);
     EXPECT_TRUE(s.ok()) << s.message();
     return db;
   }
@@ -61,7 +58,7 @@ class StateDbTest : public ::testing::Test {
     return !claim.has_value();
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"devserver-statedb"};
   ManualClockEnv clock_;
   DeclaredLiveness liveness_;
   StateOptions options_;
@@ -294,10 +291,8 @@ TEST_F(StateDbTest, UseFromAnotherProcessAborts) {
 // Many processes race to claim the same rows: each row is claimed exactly once, every claim
 // publishes, and no SQLITE_BUSY reaches a caller.
 TEST(StateDbRaceTest, ProcessesClaimEachRowExactlyOnce) {
-  char tmpl[] = "/tmp/devserver-statedb-race-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  const std::string path = dir + "/state.db";
+  const testing::TempDir dir("devserver-statedb-race");
+  const std::string path = dir.Sub("state.db");
   constexpr int kRows = 300;
   constexpr int kProcesses = 8;
   {
@@ -316,10 +311,10 @@ TEST(StateDbRaceTest, ProcessesClaimEachRowExactlyOnce) {
     if (child == 0) {
       OwnerLock lock;
       std::unique_ptr<StateDb> db;
-      if (!lock.Acquire(dir + "/owners").ok() || !StateDb::Open(path, StateOptions{}, &db).ok()) {
+      if (!lock.Acquire(dir.Sub("owners")).ok() || !StateDb::Open(path, StateOptions{}, &db).ok()) {
         _exit(2);
       }
-      std::ofstream log(dir + "/claims." + std::to_string(getpid()));
+      std::ofstream log(dir.Sub("claims." + std::to_string(getpid())));
       for (;;) {
         std::optional<Claim> claim;
         Status s = db->ClaimNext(lock.owner(), 100, &claim);
@@ -347,7 +342,7 @@ TEST(StateDbRaceTest, ProcessesClaimEachRowExactlyOnce) {
   }
   std::map<std::string, int> claims;
   std::set<int64_t> tokens;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     if (entry.path().filename().string().rfind("claims.", 0) != 0) continue;
     std::ifstream in(entry.path());
     std::string artifact;
@@ -373,16 +368,13 @@ TEST(StateDbRaceTest, ProcessesClaimEachRowExactlyOnce) {
   bool row = false;
   ASSERT_TRUE(check.Step(&row).ok());
   EXPECT_EQ(check.Text(0), "ok");
-  std::filesystem::remove_all(dir);
 }
 
 // A worker killed mid-staging: its row is claimable at once by a live process, and the dead
 // owner's token is void.
 TEST(StateDbRaceTest, KilledOwnerIsTakenOverByAnotherProcess) {
-  char tmpl[] = "/tmp/devserver-statedb-kill-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  const std::string path = dir + "/state.db";
+  const testing::TempDir dir("devserver-statedb-kill");
+  const std::string path = dir.Sub("state.db");
   std::unique_ptr<StateDb> db;
   ASSERT_TRUE(StateDb::Open(path, StateOptions{}, &db).ok());
   std::vector<ArtifactStatus> statuses;
@@ -396,7 +388,7 @@ TEST(StateDbRaceTest, KilledOwnerIsTakenOverByAnotherProcess) {
     OwnerLock lock;
     std::unique_ptr<StateDb> child_db;
     std::optional<Claim> claim;
-    if (!lock.Acquire(dir + "/owners").ok() ||
+    if (!lock.Acquire(dir.Sub("owners")).ok() ||
         !StateDb::Open(path, StateOptions{}, &child_db).ok() ||
         !child_db->ClaimNext(lock.owner(), 100, &claim).ok() || !claim) {
       _exit(2);
@@ -410,7 +402,7 @@ TEST(StateDbRaceTest, KilledOwnerIsTakenOverByAnotherProcess) {
   ASSERT_EQ(read(pipe_fds[0], &dead_token, sizeof dead_token),
             static_cast<ssize_t>(sizeof dead_token));
   OwnerLock mine;
-  ASSERT_TRUE(mine.Acquire(dir + "/owners").ok());
+  ASSERT_TRUE(mine.Acquire(dir.Sub("owners")).ok());
   std::optional<Claim> claim;
   ASSERT_TRUE(db->ClaimNext(mine.owner(), 100, &claim).ok());
   EXPECT_FALSE(claim.has_value());  // the owner lives: hands off
@@ -425,7 +417,6 @@ TEST(StateDbRaceTest, KilledOwnerIsTakenOverByAnotherProcess) {
   EXPECT_TRUE(db->Publish(*claim, {{"update.gz", 1, "", ""}}).ok());
   close(pipe_fds[0]);
   close(pipe_fds[1]);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

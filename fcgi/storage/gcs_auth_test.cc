@@ -16,6 +16,7 @@
 #include "fcgi/storage/gcs_store.h"
 #include "fcgi/storage/test_http_server.h"
 #include "fcgi/storage/test_keys.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::storage {
 namespace {
@@ -92,16 +93,6 @@ ObjectInfo Object() {
 
 class GcsAuthTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = ::testing::TempDir() + "gcs_auth_test.XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
   static GcsOptions Options(MiniGcs& gcs) {
     GcsOptions o;
     o.endpoint = gcs.server().url();
@@ -118,7 +109,7 @@ class GcsAuthTest : public ::testing::Test {
     return store;
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"gcs_auth_test"};
 };
 
 TEST_F(GcsAuthTest, MetadataServerTokenReachesGcsAndIsCached) {
@@ -128,7 +119,7 @@ TEST_F(GcsAuthTest, MetadataServerTokenReachesGcsAndIsCached) {
   auto store = Store(options);
   ObjectInfo info;
   ASSERT_TRUE(store->Stat("bkt", "dir/obj.bin", &info).ok());
-  ASSERT_TRUE(store->Fetch(info, dir_ + "/out", nullptr).ok());
+  ASSERT_TRUE(store->Fetch(info, dir_.Sub("out"), nullptr).ok());
   const auto storage = gcs.Storage();
   ASSERT_EQ(storage.size(), 2u);
   EXPECT_EQ(storage[0].Header("authorization"), "Bearer meta-1");
@@ -138,7 +129,7 @@ TEST_F(GcsAuthTest, MetadataServerTokenReachesGcsAndIsCached) {
 
 TEST_F(GcsAuthTest, ServiceAccountTokenReachesGcs) {
   MiniGcs gcs;
-  const std::string key_file = dir_ + "/key.json";
+  const std::string key_file = dir_.Sub("key.json");
   ASSERT_TRUE(WriteFileAtomically(key_file, ServiceAccountJson(SharedTestKey(), "sa@p",
                                                                gcs.server().url() + "/token"))
                   .ok());
@@ -183,7 +174,7 @@ TEST_F(GcsAuthTest, FetchAlsoRefreshesARejectedToken) {
   };
   GcsOptions options = Options(gcs);
   options.auth = GcsOptions::Auth::kMetadataServer;
-  const Status s = Store(options)->Fetch(Object(), dir_ + "/out", nullptr);
+  const Status s = Store(options)->Fetch(Object(), dir_.Sub("out"), nullptr);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(gcs.Storage().size(), 2u);
 }
@@ -202,7 +193,7 @@ TEST_F(GcsAuthTest, PersistentUnauthorizedIsPermissionDenied) {
   EXPECT_EQ(s.message(), "gs://bkt/dir/obj.bin: permission denied (HTTP 401: Invalid Credentials)");
   EXPECT_EQ(gcs.Storage().size(), 2u);
 
-  const Status f = store->Fetch(Object(), dir_ + "/out", nullptr);
+  const Status f = store->Fetch(Object(), dir_.Sub("out"), nullptr);
   EXPECT_EQ(f.message(), "gs://bkt/dir/obj.bin: permission denied (HTTP 401: Invalid Credentials)");
   EXPECT_EQ(gcs.Storage().size(), 4u);
 }
@@ -251,11 +242,11 @@ TEST_F(GcsAuthTest, EmulatorNeverGetsCredentials) {
       GcsOptions options = Options(gcs);
       options.endpoint.clear();
       options.auth = auth;
-      options.key_file = dir_ + "/never-read.json";
+      options.key_file = dir_.Sub("never-read.json");
       auto store = Store(options);
       ObjectInfo info;
       ASSERT_TRUE(store->Stat("bkt", "dir/obj.bin", &info).ok()) << variable;
-      ASSERT_TRUE(store->Fetch(info, dir_ + "/out", nullptr).ok()) << variable;
+      ASSERT_TRUE(store->Fetch(info, dir_.Sub("out"), nullptr).ok()) << variable;
       std::string contents;
       ASSERT_TRUE(store->ReadSmall("bkt", "dir/obj.bin", 100, &contents).ok()) << variable;
       const auto requests = gcs.server().Requests();
@@ -275,7 +266,7 @@ TEST_F(GcsAuthTest, RequestsEncodeNamesAskForFieldsAndPinGenerations) {
   ASSERT_TRUE(store->Stat("bkt", "dir/obj.bin", &info).ok());
   std::vector<ObjectInfo> objects;
   ASSERT_TRUE(store->List("bkt", "dir/o b", &objects).ok());
-  ASSERT_TRUE(store->Fetch(Object(), dir_ + "/out", nullptr).ok());
+  ASSERT_TRUE(store->Fetch(Object(), dir_.Sub("out"), nullptr).ok());
   const auto storage = gcs.Storage();
   ASSERT_EQ(storage.size(), 3u);
   EXPECT_EQ(storage[0].uri, std::string(kObjectPath) +
@@ -302,19 +293,19 @@ TEST_F(GcsAuthTest, EndpointPathPrefixIsKept) {
 TEST_F(GcsAuthTest, GzipEncodedObjectsAreStoredAsReceived) {
   MiniGcs gcs;
   gcs.media_encoding = "gzip";  // the body is not gzip at all: nothing may try to decode it
-  ASSERT_TRUE(Store(Options(gcs))->Fetch(Object(), dir_ + "/out", nullptr).ok());
+  ASSERT_TRUE(Store(Options(gcs))->Fetch(Object(), dir_.Sub("out"), nullptr).ok());
   std::string contents;
-  ASSERT_TRUE(ReadFile(dir_ + "/out", &contents).ok());
+  ASSERT_TRUE(ReadFile(dir_.Sub("out"), &contents).ok());
   EXPECT_EQ(contents, kBody);
 }
 
 TEST_F(GcsAuthTest, ChunkedMediaIsReadToo) {
   MiniGcs gcs;
   gcs.chunked_media = true;
-  const Status s = Store(Options(gcs))->Fetch(Object(), dir_ + "/out", nullptr);
+  const Status s = Store(Options(gcs))->Fetch(Object(), dir_.Sub("out"), nullptr);
   ASSERT_TRUE(s.ok()) << s.ToString();
   std::string contents;
-  ASSERT_TRUE(ReadFile(dir_ + "/out", &contents).ok());
+  ASSERT_TRUE(ReadFile(dir_.Sub("out"), &contents).ok());
   EXPECT_EQ(contents, kBody);
 }
 
@@ -322,21 +313,21 @@ TEST_F(GcsAuthTest, ABadKeyFileFailsCreationAndEveryCall) {
   GcsOptions options;
   options.endpoint = "http://127.0.0.1:1";
   options.auth = GcsOptions::Auth::kServiceAccountKey;
-  options.key_file = dir_ + "/missing.json";
+  options.key_file = dir_.Sub("missing.json");
   std::unique_ptr<ArchiveStore> store;
   const Status s = CreateGcsStore(options, &store);
   EXPECT_EQ(s.code(), Status::Code::kIOError);
-  EXPECT_EQ(s.message(), "open " + dir_ + "/missing.json: No such file or directory");
+  EXPECT_EQ(s.message(), "open " + dir_.path() + "/missing.json: No such file or directory");
 
-  ASSERT_TRUE(WriteFileAtomically(dir_ + "/bad.json", R"({"type":"service_account"})").ok());
-  options.key_file = dir_ + "/bad.json";
+  ASSERT_TRUE(WriteFileAtomically(dir_.Sub("bad.json"), R"({"type":"service_account"})").ok());
+  options.key_file = dir_.Sub("bad.json");
   EXPECT_EQ(CreateGcsStore(options, &store).message(),
-            "service-account key " + dir_ + "/bad.json: key has no client_email");
+            "service-account key " + dir_.path() + "/bad.json: key has no client_email");
   auto failing = MakeGcsStore(options);
   ObjectInfo info;
   EXPECT_EQ(failing->Stat("b", "o", &info).message(),
-            "service-account key " + dir_ + "/bad.json: key has no client_email");
-  EXPECT_EQ(failing->Fetch(Object(), dir_ + "/out", nullptr).code(),
+            "service-account key " + dir_.path() + "/bad.json: key has no client_email");
+  EXPECT_EQ(failing->Fetch(Object(), dir_.Sub("out"), nullptr).code(),
             Status::Code::kInvalidArgument);
 }
 

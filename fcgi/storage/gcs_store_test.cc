@@ -24,6 +24,7 @@
 #include "fcgi/base/fs.h"
 #include "fcgi/storage/crc32c.h"
 #include "tests/fakegcs/fakegcs_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::storage {
 namespace {
@@ -85,16 +86,7 @@ class GcsStoreTest : public ::testing::Test {
     fake_ = nullptr;
   }
 
-  void SetUp() override {
-    fake_->Reset();
-    std::string templ = ::testing::TempDir() + "gcs_store_test.XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void SetUp() override { fake_->Reset(); }
 
   static GcsOptions Options() {
     GcsOptions o;
@@ -127,10 +119,10 @@ class GcsStoreTest : public ::testing::Test {
     return fake_->Counters().Of(std::string(kBucket) + "/" + name).media;
   }
 
-  std::string Dest(const std::string& leaf = "out.bin") const { return dir_ + "/" + leaf; }
+  std::string Dest(const std::string& leaf = "out.bin") const { return dir_.Sub(leaf); }
 
   static FakeGcsProcess* fake_;
-  std::string dir_;
+  testing::TempDir dir_{"gcs_store_test"};
 };
 
 FakeGcsProcess* GcsStoreTest::fake_ = nullptr;
@@ -406,7 +398,7 @@ TEST_F(GcsStoreTest, FetchStopsWhenCancelled) {
 }
 
 TEST_F(GcsStoreTest, FetchIntoAFullDiskIsAnIOError) {
-  const std::string mnt = dir_ + "/small";
+  const std::string mnt = dir_.Sub("small");
   ASSERT_TRUE(MakeDirectories(mnt, 0755).ok());
   if (mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
     GTEST_SKIP() << "cannot mount a 1 MiB tmpfs here: " << ErrnoText(errno);

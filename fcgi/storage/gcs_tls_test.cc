@@ -14,6 +14,7 @@
 #include "fcgi/storage/crc32c.h"
 #include "fcgi/storage/gcs_store.h"
 #include "fcgi/storage/test_http_server.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::storage {
 namespace {
@@ -32,11 +33,9 @@ std::string RandomBytes(size_t n, uint32_t seed) {
 class GcsTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string templ = ::testing::TempDir() + "gcs_tls_test.XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = new std::string(templ);
-    tls_.cert_file = *dir_ + "/cert.pem";
-    tls_.key_file = *dir_ + "/key.pem";
+    dir_ = new testing::TempDir("gcs_tls_test");
+    tls_.cert_file = dir_->Sub("cert.pem");
+    tls_.key_file = dir_->Sub("key.pem");
     const std::string command =
         "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
         "-addext subjectAltName=IP:127.0.0.1 -keyout " +
@@ -45,9 +44,8 @@ class GcsTlsTest : public ::testing::Test {
     have_cert_ = std::system(command.c_str()) == 0;
   }
   static void TearDownTestSuite() {
-    std::error_code ec;
-    std::filesystem::remove_all(*dir_, ec);
     delete dir_;
+    dir_ = nullptr;
   }
   void SetUp() override {
     if (!have_cert_) GTEST_SKIP() << "the openssl tool could not make a test certificate";
@@ -69,12 +67,12 @@ class GcsTlsTest : public ::testing::Test {
     return s;
   }
 
-  static std::string* dir_;
+  static testing::TempDir* dir_;
   static TestHttpServer::Tls tls_;
   static bool have_cert_;
 };
 
-std::string* GcsTlsTest::dir_ = nullptr;
+testing::TempDir* GcsTlsTest::dir_ = nullptr;
 TestHttpServer::Tls GcsTlsTest::tls_;
 bool GcsTlsTest::have_cert_ = false;
 
@@ -97,10 +95,10 @@ TEST_F(GcsTlsTest, DownloadsOverVerifiedTls) {
   ObjectInfo info;
   Status s = store->Stat("bkt", "big.bin", &info);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  s = store->Fetch(info, *dir_ + "/out", nullptr);
+  s = store->Fetch(info, dir_->Sub("out"), nullptr);
   ASSERT_TRUE(s.ok()) << s.ToString();
   std::string contents;
-  ASSERT_TRUE(ReadFile(*dir_ + "/out", &contents).ok());
+  ASSERT_TRUE(ReadFile(dir_->Sub("out"), &contents).ok());
   EXPECT_EQ(contents.size(), bytes.size());
   EXPECT_TRUE(contents == bytes);
   EXPECT_EQ(server.Requests().size(), 2u);

@@ -12,6 +12,7 @@
 #include "fcgi/base/fs.h"
 #include "fcgi/storage/archive_store.h"
 #include "fcgi/storage/crc32c.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::storage {
 namespace {
@@ -37,16 +38,9 @@ class Observer : public FetchObserver {
 class LocalDirStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string templ = ::testing::TempDir() + "local_dir_store_test.XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    top_ = templ;
-    root_ = top_ + "/root";
+    root_ = top_.Sub("root");
     ASSERT_TRUE(MakeDirectories(root_, 0755).ok());
     store_ = MakeLocalDirStore(root_ + "/");
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(top_, ec);
   }
 
   // Writes root/<bucket>/<name> with a fixed mtime, so its generation is known.
@@ -74,7 +68,7 @@ class LocalDirStoreTest : public ::testing::Test {
     return out;
   }
 
-  std::string top_;
+  testing::TempDir top_{"local_dir_store_test"};
   std::string root_;
   std::unique_ptr<ArchiveStore> store_;
 };
@@ -146,7 +140,7 @@ TEST_F(LocalDirStoreTest, StatOfMissingOrDirectoryIsNotFound) {
 
 TEST_F(LocalDirStoreTest, NamesThatWouldLeaveTheRootAreRejected) {
   // A file next to the root that a ".." would reach.
-  ASSERT_TRUE(WriteFileAtomically(top_ + "/secret", "s").ok());
+  ASSERT_TRUE(WriteFileAtomically(top_.Sub("secret"), "s").ok());
   Put("bkt", "ok.bin", "1");
   ObjectInfo info;
   std::string contents;
@@ -169,12 +163,13 @@ TEST_F(LocalDirStoreTest, NamesThatWouldLeaveTheRootAreRejected) {
     object.bucket = bucket;
     object.name = name;
     object.size = 1;
-    EXPECT_EQ(store_->Fetch(object, top_ + "/out", nullptr).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(store_->Fetch(object, top_.Sub("out"), nullptr).code(),
+              Status::Code::kInvalidArgument);
   }
   EXPECT_EQ(store_->List("..", "", &objects).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(store_->List("bkt", "../", &objects).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(store_->List("bkt", "a/../../x", &objects).code(), Status::Code::kInvalidArgument);
-  EXPECT_FALSE(std::filesystem::exists(top_ + "/out"));
+  EXPECT_FALSE(std::filesystem::exists(top_.Sub("out")));
 }
 
 TEST_F(LocalDirStoreTest, ReadSmallReadsUpToTheLimit) {
@@ -192,9 +187,9 @@ TEST_F(LocalDirStoreTest, FetchCopiesBytesAndReportsProgress) {
   const std::string bytes = RandomBytes((9 << 20) + 3, 1);
   Put("bkt", "big.bin", bytes);
   Observer observer;
-  const Status s = store_->Fetch(Info("bkt", "big.bin"), top_ + "/out", &observer);
+  const Status s = store_->Fetch(Info("bkt", "big.bin"), top_.Sub("out"), &observer);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ(Contents(top_ + "/out"), bytes);
+  EXPECT_EQ(Contents(top_.Sub("out")), bytes);
   ASSERT_FALSE(observer.progress.empty());
   uint64_t last = 0;
   for (const auto& [done, total] : observer.progress) {
@@ -208,9 +203,9 @@ TEST_F(LocalDirStoreTest, FetchCopiesBytesAndReportsProgress) {
 
 TEST_F(LocalDirStoreTest, FetchTruncatesAnExistingDestination) {
   Put("bkt", "a.bin", "new");
-  ASSERT_TRUE(WriteFileAtomically(top_ + "/out", "older and longer").ok());
-  ASSERT_TRUE(store_->Fetch(Info("bkt", "a.bin"), top_ + "/out", nullptr).ok());
-  EXPECT_EQ(Contents(top_ + "/out"), "new");
+  ASSERT_TRUE(WriteFileAtomically(top_.Sub("out"), "older and longer").ok());
+  ASSERT_TRUE(store_->Fetch(Info("bkt", "a.bin"), top_.Sub("out"), nullptr).ok());
+  EXPECT_EQ(Contents(top_.Sub("out")), "new");
 }
 
 TEST_F(LocalDirStoreTest, FetchVerifiesAChecksumTheCallerKnows) {
@@ -218,11 +213,11 @@ TEST_F(LocalDirStoreTest, FetchVerifiesAChecksumTheCallerKnows) {
   Put("bkt", "c.bin", bytes);
   ObjectInfo info = Info("bkt", "c.bin");
   info.crc32c = Crc32cBase64(Crc32c(bytes.data(), bytes.size()));
-  ASSERT_TRUE(store_->Fetch(info, top_ + "/out", nullptr).ok());
-  EXPECT_EQ(Contents(top_ + "/out"), bytes);
+  ASSERT_TRUE(store_->Fetch(info, top_.Sub("out"), nullptr).ok());
+  EXPECT_EQ(Contents(top_.Sub("out")), bytes);
 
   info.crc32c = Crc32cBase64(1234);
-  const Status s = store_->Fetch(info, top_ + "/out", nullptr);
+  const Status s = store_->Fetch(info, top_.Sub("out"), nullptr);
   EXPECT_EQ(s.code(), Status::Code::kFailed);
   EXPECT_EQ(s.message(), "gs://bkt/c.bin: checksum mismatch: downloaded crc32c " +
                              Crc32cBase64(Crc32c(bytes.data(), bytes.size())) + ", metadata says " +
@@ -233,7 +228,7 @@ TEST_F(LocalDirStoreTest, FetchOfReplacedFileFails) {
   Put("bkt", "r.bin", "one", 1'000'000'000'000'000'000);
   const ObjectInfo info = Info("bkt", "r.bin");
   Put("bkt", "r.bin", "two", 1'000'000'000'000'000'001);
-  const Status s = store_->Fetch(info, top_ + "/out", nullptr);
+  const Status s = store_->Fetch(info, top_.Sub("out"), nullptr);
   EXPECT_EQ(s.code(), Status::Code::kFailed);
   EXPECT_EQ(s.message(),
             "gs://bkt/r.bin: object replaced (generation 1000000000000000000, now "
@@ -244,7 +239,7 @@ TEST_F(LocalDirStoreTest, FetchOfMissingFileIsNotFound) {
   ObjectInfo info;
   info.bucket = "bkt";
   info.name = "gone.bin";
-  const Status s = store_->Fetch(info, top_ + "/out", nullptr);
+  const Status s = store_->Fetch(info, top_.Sub("out"), nullptr);
   EXPECT_EQ(s.code(), Status::Code::kNotFound);
   EXPECT_EQ(s.message(), "gs://bkt/gone.bin: not found");
 }
@@ -253,7 +248,7 @@ TEST_F(LocalDirStoreTest, FetchStopsWhenCancelled) {
   Put("bkt", "c.bin", RandomBytes(12 << 20, 3));
   Observer observer;
   observer.cancel_after_first = true;
-  const Status s = store_->Fetch(Info("bkt", "c.bin"), top_ + "/out", &observer);
+  const Status s = store_->Fetch(Info("bkt", "c.bin"), top_.Sub("out"), &observer);
   EXPECT_EQ(s.code(), Status::Code::kFailed);
   EXPECT_EQ(s.message(), "gs://bkt/c.bin: cancelled");
   EXPECT_EQ(observer.progress.size(), 1u);
@@ -261,9 +256,9 @@ TEST_F(LocalDirStoreTest, FetchStopsWhenCancelled) {
 
 TEST_F(LocalDirStoreTest, FetchIntoMissingDirectoryIsAnIOError) {
   Put("bkt", "a.bin", "x");
-  const Status s = store_->Fetch(Info("bkt", "a.bin"), top_ + "/no/such/dir/out", nullptr);
+  const Status s = store_->Fetch(Info("bkt", "a.bin"), top_.Sub("no/such/dir/out"), nullptr);
   EXPECT_EQ(s.code(), Status::Code::kIOError);
-  EXPECT_EQ(s.message(), "open " + top_ + "/no/such/dir/out: No such file or directory");
+  EXPECT_EQ(s.message(), "open " + top_.path() + "/no/such/dir/out: No such file or directory");
 }
 
 }  // namespace

@@ -1,64 +1,25 @@
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "fcgi/staging/artifact_registry.h"
 #include "plugins/files/file_name.h"
 #include "plugins/files/files_plugin.h"
+#include "plugins/testing/scratch_install.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::files {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kUrl = "gs://chromeos-image-archive/x86-alex-release/R19-2003.0.0-a1-b1819";
+const std::string kBuild = "R19-2003.0.0-a1-b1819";
+const std::string kUrl = "gs://chromeos-image-archive/x86-alex-release/" + kBuild;
 
-// An InstallContext over a scratch directory: fetched/ holds the "downloaded" objects, out/
-// is the output directory.
-class ScratchInstall : public plugin::InstallContext {
- public:
-  explicit ScratchInstall(std::vector<std::string> names)
-      : folder_{kUrl, "R19-2003.0.0-a1-b1819", std::move(names)} {
-    char tmpl[] = "/tmp/files_test.XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) std::abort();
-    root_ = tmpl;
-    fs::create_directory(root_ + "/fetched");
-    fs::create_directory(root_ + "/out");
-    for (const std::string& name : folder_.object_names) {
-      std::ofstream(root_ + "/fetched/" + name, std::ios::binary) << "bytes of " << name;
-    }
-  }
-  ~ScratchInstall() override { fs::remove_all(root_); }
-
-  std::string FetchedPath(const std::string& object_name) const override {
-    return root_ + "/fetched/" + object_name;
-  }
-  std::string OutputDir() const override { return root_ + "/out"; }
-  const plugin::BuildFolder& folder() const override { return folder_; }
-
-  std::vector<std::string> Output() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::recursive_directory_iterator(OutputDir())) {
-      names.push_back(entry.path().lexically_relative(OutputDir()).string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  std::string OutputBytes(const std::string& rel) const {
-    std::ifstream in(OutputDir() + "/" + rel, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-
- private:
-  plugin::BuildFolder folder_;
-  std::string root_;
-};
-
+using plugin::testing::ScratchInstall;
 using Names = std::vector<std::string>;
 
 TEST(FilesPluginTest, OffersTheFileFamily) {
@@ -70,7 +31,8 @@ TEST(FilesPluginTest, OffersTheFileFamily) {
 
 TEST(FilesPluginTest, ResolvesAndInstallsAPlainObject) {
   FilesPlugin plugin;
-  ScratchInstall ctx({"UPLOADED", "au-generator.zip", "stateful.tgz"});
+  ScratchInstall ctx({kUrl, kBuild, {"UPLOADED", "au-generator.zip", "stateful.tgz"}},
+                     ScratchInstall::Fetch::kAll);
   Names objects;
   Status s = plugin.Resolve("file:au-generator.zip", ctx.folder(), &objects);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -110,7 +72,7 @@ TEST(FilesPluginTest, RefusesNamesThatAreNotPlain) {
 
 TEST(FilesPluginTest, InstallChecksTheNameToo) {
   FilesPlugin plugin;
-  ScratchInstall ctx({"a.zip"});
+  ScratchInstall ctx({kUrl, kBuild, {"a.zip"}}, ScratchInstall::Fetch::kAll);
   EXPECT_EQ(plugin.Install("file:../a.zip", ctx).message(), "file:../a.zip: not a plain file name");
   EXPECT_TRUE(ctx.Output().empty());
 }
@@ -125,20 +87,20 @@ TEST(FilesPluginTest, RefusesOtherArtifacts) {
 
 // The same calls through the built devserver_files.so, loaded by the core's registry.
 TEST(FilesPluginTest, WorksThroughTheRegistry) {
-  char tmpl[] = "/tmp/files_test_plugins.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  fs::create_symlink(std::string(DEVSERVER_PLUGIN_DIR) + "/devserver_files.so",
-                     dir + "/devserver_files.so");
   std::unique_ptr<ArtifactRegistry> registry;
-  Status loaded = ArtifactRegistry::Load(dir, &registry);
-  fs::remove_all(dir);
+  Status loaded;
+  {  // the plugin directory is gone before the plugin is used: only loading may need it
+    const testing::TempDir dir("files_test_plugins");
+    fs::create_symlink(std::string(DEVSERVER_PLUGIN_DIR) + "/devserver_files.so",
+                       dir.Sub("devserver_files.so"));
+    loaded = ArtifactRegistry::Load(dir.path(), &registry);
+  }
   ASSERT_TRUE(loaded.ok()) << loaded.message();
 
   const plugin::ArtifactPlugin* plugin = registry->Find("file:stateful.tgz");
   ASSERT_NE(plugin, nullptr);
   EXPECT_EQ(registry->Find("stateful.tgz"), nullptr);
-  ScratchInstall ctx({"UPLOADED", "stateful.tgz"});
+  ScratchInstall ctx({kUrl, kBuild, {"UPLOADED", "stateful.tgz"}}, ScratchInstall::Fetch::kAll);
   Names objects;
   ASSERT_TRUE(plugin->Resolve("file:stateful.tgz", ctx.folder(), &objects).ok());
   EXPECT_EQ(objects, Names{"stateful.tgz"});

@@ -1,14 +1,15 @@
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "fcgi/staging/artifact_registry.h"
 #include "plugins/payloads/payloads_plugin.h"
+#include "plugins/testing/scratch_install.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::payloads {
 namespace {
@@ -21,56 +22,7 @@ const std::string kFull = "chromeos_" + kBuild + "_peach_pit_full_dev.bin";
 const std::string kNToN = "chromeos_" + kBuild + "_" + kBuild + "_peach_pit_delta_dev.bin";
 const std::string kMToN = "chromeos_R18-1900.0.0-a1-b1700_" + kBuild + "_peach_pit_delta_dev.bin";
 
-// An InstallContext over a scratch directory: fetched/ holds the "downloaded" objects, out/
-// is the output directory.
-class ScratchInstall : public plugin::InstallContext {
- public:
-  explicit ScratchInstall(plugin::BuildFolder folder) : folder_(std::move(folder)) {
-    char tmpl[] = "/tmp/payloads_test.XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) std::abort();
-    root_ = tmpl;
-    fs::create_directory(root_ + "/fetched");
-    fs::create_directory(root_ + "/out");
-  }
-  ~ScratchInstall() override { fs::remove_all(root_); }
-
-  std::string FetchedPath(const std::string& object_name) const override {
-    return root_ + "/fetched/" + object_name;
-  }
-  std::string OutputDir() const override { return root_ + "/out"; }
-  const plugin::BuildFolder& folder() const override { return folder_; }
-
-  // Every object of the folder "downloaded", each holding its own name.
-  void FetchAll() {
-    for (const std::string& name : folder_.object_names) {
-      std::ofstream(FetchedPath(name), std::ios::binary) << "bytes of " << name;
-    }
-  }
-
-  // The output tree, one line per file ("path") or link ("path -> target"), sorted.
-  std::vector<std::string> Output() const {
-    std::vector<std::string> lines;
-    for (const auto& entry : fs::recursive_directory_iterator(OutputDir())) {
-      std::string rel = entry.path().lexically_relative(OutputDir()).string();
-      if (entry.is_symlink()) {
-        lines.push_back(rel + " -> " + fs::read_symlink(entry.path()).string());
-      } else if (entry.is_regular_file()) {
-        lines.push_back(rel);
-      }
-    }
-    std::sort(lines.begin(), lines.end());
-    return lines;
-  }
-
-  std::string OutputBytes(const std::string& rel) const {
-    std::ifstream in(OutputDir() + "/" + rel, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-
- private:
-  plugin::BuildFolder folder_;
-  std::string root_;
-};
+using plugin::testing::ScratchInstall;
 
 plugin::BuildFolder Folder(std::vector<std::string> names) {
   std::sort(names.begin(), names.end());
@@ -240,14 +192,14 @@ TEST(DeltaPayloadsTest, TwoOfAKindFail) {
 
 // The same calls through the built devserver_payloads.so, loaded by the core's registry.
 TEST(PayloadsPluginTest, WorksThroughTheRegistry) {
-  char tmpl[] = "/tmp/payloads_test_plugins.XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  fs::create_symlink(std::string(DEVSERVER_PLUGIN_DIR) + "/devserver_payloads.so",
-                     dir + "/devserver_payloads.so");
   std::unique_ptr<ArtifactRegistry> registry;
-  Status loaded = ArtifactRegistry::Load(dir, &registry);
-  fs::remove_all(dir);
+  Status loaded;
+  {  // the plugin directory is gone before the plugin is used: only loading may need it
+    const testing::TempDir dir("payloads_test_plugins");
+    fs::create_symlink(std::string(DEVSERVER_PLUGIN_DIR) + "/devserver_payloads.so",
+                       dir.Sub("devserver_payloads.so"));
+    loaded = ArtifactRegistry::Load(dir.path(), &registry);
+  }
   ASSERT_TRUE(loaded.ok()) << loaded.message();
 
   ScratchInstall ctx(Folder({"UPLOADED", kFull, kNToN, "stateful.tgz"}));

@@ -15,6 +15,7 @@
 #include "fcgi/base/fs.h"
 #include "tests/integration/http_client.h"
 #include "tests/integration/service_fixture.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::testing {
 namespace {
@@ -198,9 +199,8 @@ TEST_F(PoolTest, SigtermLetsTheInFlightRequestFinishThenExitsCleanly) {
 }
 
 TEST(PoolReloadTest, SighupAppliesTheNewConfigWithoutDroppingRequests) {
-  char tmpl[] = "/tmp/devserver-reload-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string config = std::string(tmpl) + "/devserver.ini";
+  const TempDir dir("devserver-reload");
+  std::string config = dir.Sub("devserver.ini");
   ASSERT_TRUE(WriteFileAtomically(config, "[server]\nworkers = 2\nthreads = 3\n").ok());
   ServiceProcess service;
   ServiceProcess::Options options;
@@ -242,14 +242,11 @@ TEST(PoolReloadTest, SighupAppliesTheNewConfigWithoutDroppingRequests) {
     EXPECT_EQ(json->getValue<int>("threads_per_worker"), 5);
   }
   EXPECT_NE(service.Log().find("starting generation 1"), std::string::npos);
-  std::string out;
-  RunProgram({"/bin/rm", "-rf", tmpl}, &out);
 }
 
 TEST(PoolConfigTest, CorruptConfigIsAClearErrorNamingTheKey) {
-  char tmpl[] = "/tmp/devserver-badconfig-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string config = std::string(tmpl) + "/devserver.ini";
+  const TempDir dir("devserver-badconfig");
+  std::string config = dir.Sub("devserver.ini");
   ASSERT_TRUE(WriteFileAtomically(config, "[server]\nthreads = 4\nworkers = many\n").ok());
   std::string out;
   int rc = RunProgram({DEVSERVER_FCGI_BIN, "--config", config}, &out);
@@ -258,18 +255,17 @@ TEST(PoolConfigTest, CorruptConfigIsAClearErrorNamingTheKey) {
             "devserver-fcgi: " + config + ":3: [server] workers: 'many' is not a whole number\n");
 
   // serve checks the configuration before it starts anything.
-  rc = RunProgram({DEVSERVERCTL_BIN, "serve", "--port=1", "--state-dir=" + std::string(tmpl) + "/s",
-                   "--config=" + config},
-                  &out);
+  rc = RunProgram(
+      {DEVSERVERCTL_BIN, "serve", "--port=1", "--state-dir=" + dir.Sub("s"), "--config=" + config},
+      &out);
   EXPECT_EQ(rc, 2);
   EXPECT_NE(out.find("[server] workers: 'many' is not a whole number"), std::string::npos) << out;
   struct stat st {};
-  EXPECT_NE(stat((std::string(tmpl) + "/s/run/devserver-fcgi.pid").c_str(), &st), 0);
+  EXPECT_NE(stat(dir.Sub("s/run/devserver-fcgi.pid").c_str(), &st), 0);
 
   rc = RunProgram({DEVSERVER_FCGI_BIN, "--no-such-key=1"}, &out);
   EXPECT_EQ(rc, 2);
   EXPECT_EQ(out, "devserver-fcgi: unknown option --no-such-key\n");
-  RunProgram({"/bin/rm", "-rf", tmpl}, &out);
 }
 
 }  // namespace

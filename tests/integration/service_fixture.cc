@@ -108,19 +108,17 @@ ServiceProcess::~ServiceProcess() {
   for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
     if (log.find(report) != std::string::npos) ADD_FAILURE() << "sanitizer report:\n" << log;
   }
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing sets the environment during tests.
-  if (!dir_.empty() && std::getenv("DEVSERVER_KEEP_TEST_DIRS") == nullptr) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
 }
 
 Status ServiceProcess::Start(const Options& options) {
-  char tmpl[] = "/tmp/devserver-itest-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return Status::IOError("mkdtemp", errno);
-  dir_ = tmpl;
+  dir_.emplace("devserver-itest");
   options_ = options;
   return Launch();
+}
+
+const std::string& ServiceProcess::dir() const {
+  static const std::string kNotStarted;
+  return dir_ ? dir_->path() : kNotStarted;
 }
 
 Status ServiceProcess::Restart() {
@@ -140,7 +138,7 @@ Status ServiceProcess::Launch() {
     if (options.threads > 0) argv.push_back("--threads=" + std::to_string(options.threads));
     if (!options.config_file.empty()) argv.push_back("--config=" + options.config_file);
     argv.insert(argv.end(), options.extra_flags.begin(), options.extra_flags.end());
-    serve_pid_ = Spawn(argv, dir_ + "/serve.log");
+    serve_pid_ = Spawn(argv, dir() + "/serve.log");
     if (serve_pid_ <= 0) return Status::Failed("cannot start " DEVSERVERCTL_BIN);
     bool exited = false;
     bool ready = PollUntil(
@@ -190,7 +188,7 @@ std::vector<pid_t> ServiceProcess::WorkerPids() const { return ChildrenOf(master
 
 std::string ServiceProcess::Log() const {
   std::string text;
-  ReadFile(dir_ + "/serve.log", &text);
+  ReadFile(dir() + "/serve.log", &text);
   return text;
 }
 

@@ -5,11 +5,12 @@
 #include <sys/types.h>
 
 #include <functional>
-
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "fcgi/base/status.h"
+#include "tests/support/temp_dir.h"
 
 namespace devserver::testing {
 
@@ -35,7 +36,7 @@ class ServiceProcess {
   ServiceProcess() = default;
   ServiceProcess(const ServiceProcess&) = delete;
   ServiceProcess& operator=(const ServiceProcess&) = delete;
-  ~ServiceProcess();  // stops the service and removes the temporary directory
+  ~ServiceProcess();  // stops the service, then removes the temporary directory
 
   Status Start(const Options& options);
   // Stops the service (SIGTERM, clean exit expected) and starts it again on the same state
@@ -47,8 +48,8 @@ class ServiceProcess {
   int Wait(int timeout_ms);
 
   int port() const { return port_; }
-  const std::string& dir() const { return dir_; }
-  std::string state_dir() const { return dir_ + "/state"; }
+  const std::string& dir() const;  // empty before Start
+  std::string state_dir() const { return dir() + "/state"; }
   pid_t serve_pid() const { return serve_pid_; }
   pid_t master_pid() const;
   std::vector<pid_t> WorkerPids() const;
@@ -59,7 +60,9 @@ class ServiceProcess {
   Status Launch();
 
   Options options_;
-  std::string dir_;
+  // Made by Start, kept across Restart; as a member it goes only after the destructor's body
+  // has stopped the service.
+  std::optional<TempDir> dir_;
   int port_ = 0;
   pid_t serve_pid_ = -1;
 };
