@@ -2,9 +2,14 @@
 
 namespace devserver {
 
+// Two condition variables, so that a connection wakes one request thread and an idle thread
+// wakes only the acceptor: with hundreds of mostly idle threads, a shared notify_all would
+// wake all of them for every request.
+
 bool ConnectionQueue::WaitForIdleThread() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return closed_ || waiting_threads_ > static_cast<int>(fds_.size()); });
+  acceptor_cv_.wait(lock,
+                    [&] { return closed_ || waiting_threads_ > static_cast<int>(fds_.size()); });
   return !closed_;
 }
 
@@ -13,14 +18,14 @@ void ConnectionQueue::Push(int fd) {
     std::lock_guard<std::mutex> lock(mu_);
     fds_.push_back(fd);
   }
-  cv_.notify_all();
+  threads_cv_.notify_one();
 }
 
 int ConnectionQueue::Pop() {
   std::unique_lock<std::mutex> lock(mu_);
   ++waiting_threads_;
-  cv_.notify_all();  // the acceptor may be waiting for an idle thread
-  cv_.wait(lock, [&] { return closed_ || !fds_.empty(); });
+  acceptor_cv_.notify_one();
+  threads_cv_.wait(lock, [&] { return closed_ || !fds_.empty(); });
   --waiting_threads_;
   if (fds_.empty()) return -1;
   int fd = fds_.front();
@@ -33,7 +38,8 @@ void ConnectionQueue::Close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
   }
-  cv_.notify_all();
+  threads_cv_.notify_all();
+  acceptor_cv_.notify_all();
 }
 
 }  // namespace devserver

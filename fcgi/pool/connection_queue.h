@@ -24,7 +24,8 @@ class ConnectionQueue {
 
  private:
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable threads_cv_;   // request threads wait here for a connection
+  std::condition_variable acceptor_cv_;  // the acceptor waits here for an idle thread
   std::deque<int> fds_;
   int waiting_threads_ = 0;  // threads blocked in Pop()
   bool closed_ = false;
