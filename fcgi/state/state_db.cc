@@ -46,14 +46,28 @@ Status Run(Connection* db, const std::string& sql, const Binder& bind, const Row
   }
 }
 
-Status ClaimLost(const Claim& claim, const std::string& what) {
-  return Status::Failed(what + " " + claim.build + " " + claim.artifact + ": claim " +
-                        std::to_string(claim.token) + " lost to another owner");
-}
-
 constexpr const char* kClaimableWhere =
     "state = 'queued' OR (state = 'staging' AND (lease_expires < ?1 OR NOT "
     "owner_alive(owner_lock)))";
+
+// An UPDATE of the claim's row that takes effect only while the claim holds it: `set` is the
+// SET list, whose parameters start at ?4 and are bound by `bind` (?1 build, ?2 artifact,
+// ?3 token are bound here). Failed "claim lost" when another owner holds the row.
+Status UpdateClaimed(Connection* db, const Claim& claim, const std::string& what,
+                     const std::string& set, const Binder& bind) {
+  Status s = Run(db,
+                 "UPDATE artifacts SET " + set +
+                     " WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
+                 [&](Statement& st) {
+                   st.Bind(1, claim.build).Bind(2, claim.artifact).Bind(3, claim.token);
+                   bind(st);
+                 });
+  if (s.ok() && db->Changes() == 0) {
+    return Status::Failed(what + " " + claim.build + " " + claim.artifact + ": claim " +
+                          std::to_string(claim.token) + " lost to another owner");
+  }
+  return s;
+}
 
 // Live claims count against the host's limit on concurrent stagings; dead ones do not.
 constexpr const char* kUnderLimit =
@@ -248,21 +262,13 @@ Status StateDb::Heartbeat(const Claim& claim, int64_t bytes_done,
   std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   const int64_t now = options_.env->WallSeconds();
-  Status s = Run(&db_,
-                 "UPDATE artifacts SET lease_expires = ?4 + ?5, bytes_done = ?6, "
-                 "  bytes_total = coalesce(?7, bytes_total) "
-                 "WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
-                 [&](Statement& st) {
-                   st.Bind(1, claim.build)
-                       .Bind(2, claim.artifact)
-                       .Bind(3, claim.token)
-                       .Bind(4, now)
-                       .Bind(5, options_.lease_seconds)
-                       .Bind(6, bytes_done)
-                       .Bind(7, bytes_total);
-                 });
-  if (s.ok() && db_.Changes() == 0) return ClaimLost(claim, "heartbeat");
-  return s;
+  return UpdateClaimed(
+      &db_, claim, "heartbeat",
+      "lease_expires = ?4 + ?5, bytes_done = ?6, "
+      "bytes_total = coalesce(?7, bytes_total)",
+      [&](Statement& st) {
+        st.Bind(4, now).Bind(5, options_.lease_seconds).Bind(6, bytes_done).Bind(7, bytes_total);
+      });
 }
 
 Status StateDb::Publish(const Claim& claim, const std::vector<StagedFile>& files) {
@@ -273,20 +279,12 @@ Status StateDb::Publish(const Claim& claim, const std::vector<StagedFile>& files
   WriteTransaction txn(&db_);
   Status s = txn.Begin();
   if (s.ok()) {
-    s = Run(&db_,
-            "UPDATE artifacts SET state = 'staged', finished_at = ?4, owner_pid = NULL, "
-            "  owner_start = NULL, owner_lock = NULL, lease_expires = NULL, "
-            "  bytes_done = ?5, bytes_total = ?5 "
-            "WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
-            [&](Statement& st) {
-              st.Bind(1, claim.build)
-                  .Bind(2, claim.artifact)
-                  .Bind(3, claim.token)
-                  .Bind(4, options_.env->WallSeconds())
-                  .Bind(5, total);
-            });
+    s = UpdateClaimed(
+        &db_, claim, "publish",
+        "state = 'staged', finished_at = ?4, owner_pid = NULL, owner_start = NULL, "
+        "owner_lock = NULL, lease_expires = NULL, bytes_done = ?5, bytes_total = ?5",
+        [&](Statement& st) { st.Bind(4, options_.env->WallSeconds()).Bind(5, total); });
   }
-  if (s.ok() && db_.Changes() == 0) s = ClaimLost(claim, "publish");
   if (s.ok()) {
     s = Run(&db_, "DELETE FROM files WHERE build = ?1 AND artifact = ?2",
             [&](Statement& st) { st.Bind(1, claim.build).Bind(2, claim.artifact); });
@@ -315,34 +313,24 @@ Status StateDb::MarkFailed(const Claim& claim, const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   const int64_t now = options_.env->WallSeconds();
-  Status s = Run(&db_,
-                 "UPDATE artifacts SET state = 'failed', error = ?5, finished_at = ?4, "
-                 "  retry_after = ?4 + ?6, owner_pid = NULL, owner_start = NULL, "
-                 "  owner_lock = NULL, lease_expires = NULL "
-                 "WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
-                 [&](Statement& st) {
-                   st.Bind(1, claim.build)
-                       .Bind(2, claim.artifact)
-                       .Bind(3, claim.token)
-                       .Bind(4, now)
-                       .Bind(5, error.empty() ? std::string("unknown error") : error)
-                       .Bind(6, options_.retry_delay_seconds);
-                 });
-  if (s.ok() && db_.Changes() == 0) return ClaimLost(claim, "fail");
-  return s;
+  return UpdateClaimed(&db_, claim, "fail",
+                       "state = 'failed', error = ?5, finished_at = ?4, retry_after = ?4 + ?6, "
+                       "owner_pid = NULL, owner_start = NULL, owner_lock = NULL, "
+                       "lease_expires = NULL",
+                       [&](Statement& st) {
+                         st.Bind(4, now)
+                             .Bind(5, error.empty() ? std::string("unknown error") : error)
+                             .Bind(6, options_.retry_delay_seconds);
+                       });
 }
 
 Status StateDb::Release(const Claim& claim) {
   std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
-  Status s = Run(
-      &db_,
-      "UPDATE artifacts SET state = 'queued', owner_pid = NULL, owner_start = NULL, "
-      "  owner_lock = NULL, lease_expires = NULL, bytes_done = 0 "
-      "WHERE build = ?1 AND artifact = ?2 AND token = ?3 AND state = 'staging'",
-      [&](Statement& st) { st.Bind(1, claim.build).Bind(2, claim.artifact).Bind(3, claim.token); });
-  if (s.ok() && db_.Changes() == 0) return ClaimLost(claim, "release");
-  return s;
+  return UpdateClaimed(&db_, claim, "release",
+                       "state = 'queued', owner_pid = NULL, owner_start = NULL, "
+                       "owner_lock = NULL, lease_expires = NULL, bytes_done = 0",
+                       [](Statement&) {});
 }
 
 Status StateDb::RequeueDeadOwners(int* requeued) {
