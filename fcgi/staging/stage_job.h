@@ -12,7 +12,6 @@
 #include <chrono>
 #include <string>
 
-#include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
 #include "fcgi/config/config.h"
 #include "fcgi/staging/artifact_registry.h"
@@ -27,7 +26,6 @@ struct StagingDeps {
   state::StateDb* db = nullptr;
   storage::ArchiveStore* store = nullptr;
   const ArtifactRegistry* registry = nullptr;
-  Env* env = nullptr;
   std::chrono::milliseconds heartbeat{5000};    // lease renewal while staging
   std::chrono::milliseconds object_poll{2000};  // re-listing while objects are not uploaded
   const std::atomic<bool>* stopping = nullptr;  // the worker is shutting down

@@ -4,7 +4,6 @@
 
 #include <filesystem>
 
-#include "fcgi/base/env.h"
 #include "fcgi/base/log.h"
 #include "fcgi/storage/gcs_store.h"
 
@@ -67,7 +66,6 @@ Status StagingService::Start(const Config& config, std::unique_ptr<StagingServic
   deps.db = started->db_.get();
   deps.store = started->store_.get();
   deps.registry = started->registry_.get();
-  deps.env = Env::Default();
   // Often enough for the lease, and for progress in SQL and on the index page to move.
   deps.heartbeat = std::min(std::chrono::milliseconds(1000),
                             std::chrono::milliseconds(config.lease_s * 1000 / 6));

@@ -46,6 +46,19 @@ Status Run(Connection* db, const std::string& sql, const Binder& bind, const Row
   }
 }
 
+// The columns every status read selects, in the order ReadStatusColumns expects.
+constexpr const char* kStatusColumns =
+    "state, coalesce(error, ''), attempts, bytes_done, bytes_total";
+
+// Fills the fields of `status` other than its name from kStatusColumns starting at `first`.
+void ReadStatusColumns(const Statement& row, int first, ArtifactStatus* status) {
+  status->state = ParseState(row.Text(first));
+  status->error = row.Text(first + 1);
+  status->attempts = static_cast<int>(row.Int(first + 2));
+  status->bytes_done = row.Int(first + 3);
+  status->bytes_total = row.OptionalInt(first + 4);
+}
+
 constexpr const char* kClaimableWhere =
     "state = 'queued' OR (state = 'staging' AND (lease_expires < ?1 OR NOT "
     "owner_alive(owner_lock)))";
@@ -130,16 +143,10 @@ Status StateDb::ReadStatus(const std::string& build, const std::string& artifact
   status->artifact = artifact;
   return Run(
       &db_,
-      "SELECT state, coalesce(error, ''), attempts, bytes_done, bytes_total FROM artifacts "
-      "WHERE build = ?1 AND artifact = ?2",
+      std::string("SELECT ") + kStatusColumns +
+          " FROM artifacts WHERE build = ?1 AND artifact = ?2",
       [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); },
-      [&](const Statement& row) {
-        status->state = ParseState(row.Text(0));
-        status->error = row.Text(1);
-        status->attempts = static_cast<int>(row.Int(2));
-        status->bytes_done = row.Int(3);
-        status->bytes_total = row.OptionalInt(4);
-      });
+      [&](const Statement& row) { ReadStatusColumns(row, 0, status); });
 }
 
 Status StateDb::Request(const std::string& build, const std::string& archive_url,
@@ -403,17 +410,13 @@ Status StateDb::RecentBuilds(int limit, std::vector<BuildOverview>* builds) {
     if (!s.ok()) break;
     s = Run(
         &db_,
-        "SELECT artifact, state, coalesce(error, ''), attempts, bytes_done, bytes_total "
-        "FROM artifacts WHERE build = ?1 ORDER BY artifact",
+        std::string("SELECT artifact, ") + kStatusColumns +
+            " FROM artifacts WHERE build = ?1 ORDER BY artifact",
         [&](Statement& st) { st.Bind(1, build.build); },
         [&](const Statement& row) {
           ArtifactStatus status;
           status.artifact = row.Text(0);
-          status.state = ParseState(row.Text(1));
-          status.error = row.Text(2);
-          status.attempts = static_cast<int>(row.Int(3));
-          status.bytes_done = row.Int(4);
-          status.bytes_total = row.OptionalInt(5);
+          ReadStatusColumns(row, 1, &status);
           build.artifacts.push_back(std::move(status));
         });
   }
