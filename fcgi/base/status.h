@@ -20,6 +20,7 @@ class Status {
     kPermissionDenied,  // the caller may not do this (HTTP 403)
     kNotFound,          // no such endpoint or resource (HTTP 404)
     kMethodNotAllowed,  // the endpoint exists but not for this HTTP method (HTTP 405)
+    kTooLarge,          // the request body is over its limit (HTTP 413)
     kFailed,            // the work was attempted and failed; message is the cause (HTTP 500)
     kUnavailable,       // overloaded or shutting down; try again later (HTTP 503)
     kIOError,           // an operating-system call failed (HTTP 500)
@@ -37,6 +38,7 @@ class Status {
   static Status MethodNotAllowed(std::string msg) {
     return {Code::kMethodNotAllowed, std::move(msg)};
   }
+  static Status TooLarge(std::string msg) { return {Code::kTooLarge, std::move(msg)}; }
   static Status Failed(std::string msg) { return {Code::kFailed, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
   // An OS call failed: "<context>: <strerror(err)>".

@@ -14,6 +14,8 @@ int HttpStatusFor(Status::Code code) {
       return 404;
     case Status::Code::kMethodNotAllowed:
       return 405;
+    case Status::Code::kTooLarge:
+      return 413;
     case Status::Code::kUnavailable:
       return 503;
     case Status::Code::kFailed:

@@ -1,0 +1,337 @@
+#include "fcgi/http/multipart.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace devserver {
+namespace {
+
+using namespace std::string_literals;
+
+// curl's boundary shape; the delimiter lines carry two more dashes.
+const std::string kCurlBoundary = "------------------------d74496d66958873e";
+
+// A request body served in chunks of `chunk` bytes, so reads are split the way a socket
+// splits them; `reads` tells whether the body was touched at all.
+class FakeBody : public RequestBody {
+ public:
+  FakeBody(std::string data, size_t chunk) : data_(std::move(data)), chunk_(chunk) {}
+  Status Read(char* buf, size_t n, size_t* got) override {
+    ++reads;
+    size_t k = std::min({n, chunk_, data_.size() - pos_});
+    std::memcpy(buf, data_.data() + pos_, k);
+    pos_ += k;
+    *got = k;
+    return Status::Ok();
+  }
+  size_t reads = 0;
+
+ private:
+  std::string data_;
+  size_t chunk_;
+  size_t pos_ = 0;
+};
+
+class FailingBody : public RequestBody {
+ public:
+  Status Read(char*, size_t, size_t*) override {
+    return Status::InvalidArgument("request body ended early");
+  }
+};
+
+// Minidump-like bytes: every byte value, and things that start like a delimiter but are not.
+std::string BinaryPayload(const std::string& boundary) {
+  std::string data = "MDMP\0\0\r\n\n\r"s;
+  for (int i = 0; i < 256; ++i) data.push_back(static_cast<char>(i));
+  data += "\r\n--" + boundary.substr(0, boundary.size() / 2) + "\r\n";  // half a boundary
+  data += "\r\n--" + boundary + "X\r\n";  // the boundary, continued: still data
+  data += "y--" + boundary + "\r\n";      // no CRLF before it: still data
+  data += "\r\n-\r\n--\r\n\0tail\r\n"s;   // ends in CRLF, which is data too
+  return data;
+}
+
+std::string CurlBody(const std::string& dump, const std::string& archive_url) {
+  return "--" + kCurlBoundary + "\r\n" +
+         "Content-Disposition: form-data; name=\"minidump\"; filename=\"upload.dmp\"\r\n" +
+         "Content-Type: application/octet-stream\r\n" + "\r\n" + dump + "\r\n" + "--" +
+         kCurlBoundary + "\r\n" + "Content-Disposition: form-data; name=\"archive_url\"\r\n" +
+         "\r\n" + archive_url + "\r\n" + "--" + kCurlBoundary + "--\r\n";
+}
+
+Request MultipartRequest(const std::string& boundary, size_t length, RequestBody* body) {
+  Request request;
+  request.method = "POST";
+  request.content_type = "multipart/form-data; boundary=" + boundary;
+  request.content_length = length;
+  request.body = body;
+  return request;
+}
+
+std::string ParseError(const std::string& body, const std::string& boundary = "b") {
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(body, boundary, &parts);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(s.message().find('\n'), std::string::npos);
+  return s.message();
+}
+
+std::string BoundaryOf(const std::string& content_type) {
+  std::string boundary;
+  Status s = MultipartBoundary(content_type, &boundary);
+  return s.ok() ? boundary : "error: " + s.message();
+}
+
+std::string Part(const std::string& name, const std::string& data) {
+  return "--b\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + data + "\r\n";
+}
+
+TEST(MultipartTest, CurlUploadWithBinaryMinidump) {
+  const std::string dump = BinaryPayload(kCurlBoundary);
+  const std::string url = "gs://chromeos-image-archive/x86-alex-release/R19-2003.0.0-a1-b1819";
+  const std::string body = CurlBody(dump, url);
+  FakeBody fake(body, 7);
+  Request request = MultipartRequest(kCurlBoundary, body.size(), &fake);
+  std::vector<FormPart> parts;
+  Status s = ReadMultipartForm(request, 1 << 20, &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].name, "minidump");
+  EXPECT_EQ(parts[0].filename, "upload.dmp");
+  EXPECT_EQ(parts[0].content_type, "application/octet-stream");
+  EXPECT_EQ(parts[0].data, dump);
+  EXPECT_EQ(parts[1].name, "archive_url");
+  EXPECT_EQ(parts[1].filename, "");
+  EXPECT_EQ(parts[1].content_type, "");
+  EXPECT_EQ(parts[1].data, url);
+}
+
+TEST(MultipartTest, BoundaryFromContentType) {
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary=" + kCurlBoundary), kCurlBoundary);
+  EXPECT_EQ(BoundaryOf("Multipart/Form-Data;charset=utf-8;BOUNDARY=abc ; x=y"), "abc");
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary=\"a b;c=d\"; charset=\"utf-8\""), "a b;c=d");
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary=\"q\\\"q\""), "q\"q");
+  EXPECT_EQ(BoundaryOf(""), "error: no Content-Type; multipart/form-data expected");
+  EXPECT_EQ(BoundaryOf("application/x-www-form-urlencoded; boundary=x"),
+            "error: Content-Type application/x-www-form-urlencoded is not multipart/form-data");
+  EXPECT_EQ(BoundaryOf("multipart/mixed; boundary=x"),
+            "error: Content-Type multipart/mixed is not multipart/form-data");
+  EXPECT_EQ(BoundaryOf("multipart/form-data"), "error: multipart/form-data without a boundary");
+  EXPECT_EQ(BoundaryOf("multipart/form-data; charset=utf-8"),
+            "error: multipart/form-data without a boundary");
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary=\"\""), "error: multipart boundary is empty");
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary="), "error: multipart boundary is empty");
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary=" + std::string(70, 'x')),
+            std::string(70, 'x'));
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary=" + std::string(71, 'x')),
+            "error: multipart boundary is longer than 70 bytes");
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary=\"a\rb\""),
+            "error: multipart boundary contains a control character");
+  EXPECT_EQ(BoundaryOf("multipart/form-data; boundary=\"abc"),
+            "error: Content-Type has an unterminated quoted string");
+}
+
+TEST(MultipartTest, QuotedBoundaryAndCaseInsensitiveHeaders) {
+  const std::string boundary = "a'()+_,-./:=? z";
+  const std::string body = "--" + boundary + "\r\n" +
+                           "content-type: text/plain; charset=utf-8\r\n" +
+                           "CONTENT-DISPOSITION: Form-Data; NAME=\"field\"\r\n" + "\r\n" +
+                           "value\r\n" + "--" + boundary + "--";
+  FakeBody fake(body, 1 << 20);
+  Request request = MultipartRequest("x", body.size(), &fake);
+  request.content_type = "MULTIPART/FORM-DATA; Boundary=\"" + boundary + "\"";
+  std::vector<FormPart> parts;
+  Status s = ReadMultipartForm(request, 1 << 20, &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].name, "field");
+  EXPECT_EQ(parts[0].content_type, "text/plain; charset=utf-8");
+  EXPECT_EQ(parts[0].data, "value");
+}
+
+TEST(MultipartTest, FilenameEscapesAndWindowsPaths) {
+  const std::string body =
+      "--b\r\nContent-Disposition: form-data; name=\"f\\\"1\"; "
+      "filename=\"C:\\temp\\a \\\"q\\\" \\\\ %22.dmp\"\r\n\r\nx\r\n--b--\r\n";
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(body, "b", &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].name, "f\"1");
+  EXPECT_EQ(parts[0].filename, "C:\\temp\\a \"q\" \\ %22.dmp");
+}
+
+TEST(MultipartTest, PreambleAndEpilogueAreIgnored) {
+  const std::string body = "This is a preamble.\r\n--b not a delimiter\r\n" + Part("a", "1") +
+                           "--b--  \r\nThis is the epilogue.\r\n--b\r\n";
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(body, "b", &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].data, "1");
+}
+
+TEST(MultipartTest, EmptyDataDuplicatesAndPaddingAfterBoundary) {
+  // Transport padding (spaces or tabs) may follow a delimiter.
+  const std::string body = "--b \t\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n\r\n" +
+                           Part("x", "\r\n") + Part("y", "2") + "--b--";
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(body, "b", &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[0].name, "x");
+  EXPECT_EQ(parts[0].data, "");
+  EXPECT_EQ(parts[1].name, "x");
+  EXPECT_EQ(parts[1].data, "\r\n");
+  EXPECT_EQ(parts[2].name, "y");
+  EXPECT_EQ(parts[2].data, "2");
+}
+
+TEST(MultipartTest, NoPartsAtAll) {
+  std::vector<FormPart> parts;
+  ASSERT_TRUE(ParseMultipart("--b--\r\n", "b", &parts).ok());
+  EXPECT_TRUE(parts.empty());
+}
+
+TEST(MultipartTest, RejectsMalformedBodies) {
+  EXPECT_EQ(ParseError(""), "multipart body has no opening boundary");
+  EXPECT_EQ(ParseError("hello\r\n--bb\r\n"), "multipart body has no opening boundary");
+  EXPECT_EQ(ParseError("x--b\r\n" + Part("a", "1")), "multipart body has no closing boundary");
+  EXPECT_EQ(ParseError(Part("a", "1")), "multipart body has no closing boundary");
+  EXPECT_EQ(ParseError(Part("a", "1") + "--b"), "multipart body has no closing boundary");
+  EXPECT_EQ(ParseError(Part("a", "1") + "--b-"), "multipart body has no closing boundary");
+  EXPECT_EQ(ParseError("--b\r\nContent-Disposition: form-data; name=\"a\"\r\n"),
+            "multipart body has no closing boundary");
+  EXPECT_EQ(ParseError("--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunfinished"),
+            "multipart body has no closing boundary");
+  EXPECT_EQ(ParseError("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--"),
+            "multipart part 1 has no Content-Disposition: form-data header");
+  EXPECT_EQ(ParseError("--b\r\n\r\nx\r\n--b--"),
+            "multipart part 1 has no Content-Disposition: form-data header");
+  EXPECT_EQ(ParseError(Part("a", "1") +
+                       "--b\r\nContent-Disposition: attachment; name=\"c\"\r\n\r\nx\r\n--b--"),
+            "multipart part 2 has no Content-Disposition: form-data header");
+  EXPECT_EQ(ParseError(Part("a", "1") +
+                       "--b\r\nContent-Disposition: form-data; filename=\"c\"\r\n\r\nx\r\n--b--"),
+            "multipart part 2 has no name");
+  EXPECT_EQ(ParseError("--b\r\nContent-Disposition: form-data; name=\"\"\r\n\r\nx\r\n--b--"),
+            "multipart part 1 has no name");
+  EXPECT_EQ(ParseError("--b\r\nContent-Disposition: form-data; name=\"a\r\n\r\nx\r\n--b--"),
+            "multipart part 1 Content-Disposition has an unterminated quoted string");
+  EXPECT_EQ(ParseError("--b\r\nContent-Disposition: form-data; name=a\r\nbogus\r\n\r\nx\r\n--b--"),
+            "multipart part 1 has a malformed header line");
+  EXPECT_EQ(ParseError("--b\r\n: x\r\n\r\nx\r\n--b--"),
+            "multipart part 1 has a malformed header line");
+}
+
+TEST(MultipartTest, HeaderBlockLimit) {
+  const std::string disposition = "Content-Disposition: form-data; name=\"a\"\r\n";
+  const std::string pad_prefix = "X-Pad: ";
+  // The header block, without its closing blank line, of exactly `size` bytes.
+  auto body_with_headers = [&](size_t size) {
+    std::string pad(size - disposition.size() - pad_prefix.size(), 'p');
+    return "--b\r\n" + disposition + pad_prefix + pad + "\r\n\r\nx\r\n--b--\r\n";
+  };
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(body_with_headers(8192), "b", &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(parts.size(), 1u);
+  EXPECT_EQ(ParseError(body_with_headers(8193)), "multipart part 1 has headers over 8192 bytes");
+  EXPECT_EQ(ParseError("--b\r\n" + std::string(100000, 'h')),
+            "multipart part 1 has headers over 8192 bytes");
+}
+
+TEST(MultipartTest, PartCountLimit) {
+  std::string body;
+  for (int i = 0; i < 64; ++i) body += Part("p" + std::to_string(i), std::to_string(i));
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(body + "--b--\r\n", "b", &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(parts.size(), 64u);
+  EXPECT_EQ(parts[63].name, "p63");
+  EXPECT_EQ(parts[63].data, "63");
+  EXPECT_EQ(ParseError(body + Part("p64", "64") + "--b--\r\n"),
+            "multipart body has more than 64 parts");
+}
+
+TEST(MultipartTest, LargeBinaryPart) {
+  std::string dump(32 << 20, '\0');
+  uint32_t x = 2463534242u;
+  for (char& c : dump) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  const std::string body = CurlBody(dump, "gs://bucket/build");
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(body, kCurlBoundary, &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_TRUE(parts[0].data == dump);
+  EXPECT_EQ(parts[1].data, "gs://bucket/build");
+}
+
+TEST(MultipartTest, TooLargeByContentLengthIsRefusedUnread) {
+  FakeBody fake(CurlBody("x", "y"), 1 << 20);
+  Request request = MultipartRequest(kCurlBoundary, 2000, &fake);
+  std::vector<FormPart> parts;
+  Status s = ReadMultipartForm(request, 1000, &parts);
+  EXPECT_EQ(s.code(), Status::Code::kTooLarge);
+  EXPECT_EQ(s.message(), "request body of 2000 bytes is over the 1000-byte limit");
+  EXPECT_EQ(fake.reads, 0u);
+}
+
+TEST(MultipartTest, TooLargeWhenTheBodyOutrunsContentLength) {
+  const std::string body = CurlBody("x", "y");
+  FakeBody fake(body + std::string(1 << 20, 'z'), 4096);
+  Request request = MultipartRequest(kCurlBoundary, body.size(), &fake);
+  std::vector<FormPart> parts;
+  Status s = ReadMultipartForm(request, 1 << 20, &parts);
+  EXPECT_EQ(s.code(), Status::Code::kTooLarge);
+  EXPECT_EQ(s.message(), "request body is longer than its Content-Length of " +
+                             std::to_string(body.size()) + " bytes");
+  EXPECT_TRUE(parts.empty());
+}
+
+TEST(MultipartTest, BodyShorterThanContentLength) {
+  FakeBody fake(std::string(10, 'a'), 3);
+  Request request = MultipartRequest("b", 20, &fake);
+  std::vector<FormPart> parts;
+  Status s = ReadMultipartForm(request, 100, &parts);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(s.message(), "request body ended after 10 of 20 bytes");
+}
+
+TEST(MultipartTest, ReadErrorsAndWrongContentType) {
+  FailingBody failing;
+  Request request = MultipartRequest("b", 20, &failing);
+  std::vector<FormPart> parts;
+  Status s = ReadMultipartForm(request, 100, &parts);
+  EXPECT_EQ(s.message(), "request body ended early");
+
+  FakeBody fake(Part("a", "1") + "--b--", 1 << 20);
+  request = MultipartRequest("b", 20, &fake);
+  request.content_type = "application/json";
+  s = ReadMultipartForm(request, 100, &parts);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(s.message(), "Content-Type application/json is not multipart/form-data");
+  EXPECT_EQ(fake.reads, 0u);
+}
+
+TEST(MultipartTest, EmptyBodyIsNotAForm) {
+  FakeBody fake("", 1);
+  Request request = MultipartRequest("b", 0, &fake);
+  std::vector<FormPart> parts;
+  Status s = ReadMultipartForm(request, 100, &parts);
+  EXPECT_EQ(s.message(), "multipart body has no opening boundary");
+}
+
+}  // namespace
+}  // namespace devserver
