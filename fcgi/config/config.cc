@@ -253,6 +253,19 @@ std::vector<ConfigKey> MakeKeys() {
                         "Longest a request waits for staging before answering; keep it below "
                         "nginx's fastcgi_read_timeout so callers never see a 504.",
                         &Config::max_wait_s, 1, 86400));
+
+  keys.push_back(IntKey("extract", "max_gib", "64",
+                        "GiB one archive may unpack to; a bigger one fails the artifact.",
+                        &Config::extract_max_gib, 1, 4096));
+  keys.push_back(IntKey("extract", "max_entries", "1000000", "Members one archive may hold.",
+                        &Config::extract_max_entries, 1, 100000000));
+  keys.push_back(IntKey("extract", "max_ratio", "200",
+                        "Unpacked bytes per archive byte, checked past the first 256 MiB "
+                        "(stops compression bombs).",
+                        &Config::extract_max_ratio, 2, 1000000));
+  keys.push_back(IntKey("extract", "max_seconds", "1800", "Longest one extraction may run.",
+                        &Config::extract_max_seconds, 1, 86400));
+
   return keys;
 }
 

@@ -48,6 +48,12 @@ struct Config {
   // [timeouts]
   int max_wait_s = 0;
 
+  // [extract]: budgets of one archive extraction
+  int extract_max_gib = 0;
+  int extract_max_entries = 0;
+  int extract_max_ratio = 0;
+  int extract_max_seconds = 0;
+
   // Workers to run: `workers`, or the number of online CPUs when it is 0.
   int EffectiveWorkers() const;
 };

@@ -40,13 +40,22 @@ TEST(ArtifactRegistryTest, LoadsTheShippedPlugins) {
     ASSERT_NE(registry->Find(name), nullptr) << name;
     EXPECT_EQ(registry->Find(name)->Name(), "payloads") << name;
   }
+  const std::vector<std::pair<const char*, const char*>> owners = {
+      {"symbols", "symbols"},      {"symbols_only", "symbols"},   {"autotest", "autotest"},
+      {"test_suites", "autotest"}, {"control_files", "autotest"}, {"autotest_packages", "autotest"},
+      {"test_image", "images"},    {"base_image", "images"},      {"recovery_image", "images"},
+  };
+  for (const auto& [artifact, plugin] : owners) {
+    ASSERT_NE(registry->Find(artifact), nullptr) << artifact;
+    EXPECT_EQ(registry->Find(artifact)->Name(), plugin) << artifact;
+  }
   ASSERT_NE(registry->Find("file:x"), nullptr);
   EXPECT_EQ(registry->Find("file:x")->Name(), "files");
   EXPECT_EQ(registry->Find("file:"), nullptr);  // a family needs a member name
   EXPECT_EQ(registry->Find("full_payloadx"), nullptr);
   EXPECT_EQ(registry->Find("nope"), nullptr);
 
-  // Other plugins may sit in the same directory; these four must be there, in order.
+  // Other plugins may sit in the same directory; these must be there, in order.
   std::vector<std::string> names = SpecNames(*registry);
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   for (const char* name : {"delta_payloads", "file:", "full_payload", "stateful"}) {
@@ -114,8 +123,9 @@ TEST_F(PluginDirTest, OtherApiVersionIsRefused) {
   std::unique_ptr<ArtifactRegistry> registry;
   EXPECT_EQ(ArtifactRegistry::Load(dir_.path(), &registry).message(),
             "plugin " + dir_.path() +
-                "/newer.so: devserver::registry_test::StandInPlugin implements plugin API 2, "
-                "devserver implements 1");
+                "/newer.so: devserver::registry_test::StandInPlugin implements plugin API " +
+                std::to_string(plugin::kPluginApiVersion + 1) + ", devserver implements " +
+                std::to_string(plugin::kPluginApiVersion));
 }
 
 TEST_F(PluginDirTest, ArtifactClaimedTwiceNamesBothPlugins) {

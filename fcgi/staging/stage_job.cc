@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,6 +13,7 @@
 
 #include "fcgi/base/fs.h"
 #include "fcgi/base/log.h"
+#include "fcgi/extract/extractor.h"
 #include "fcgi/staging/build_ref.h"
 
 namespace devserver {
@@ -65,17 +67,41 @@ class ClaimKeeper : public storage::FetchObserver {
   bool lost_ = false;
 };
 
+// The extraction budgets of the configuration.
+extract::ExtractLimits ExtractLimitsOf(const Config& config) {
+  extract::ExtractLimits limits;
+  limits.max_bytes = int64_t{config.extract_max_gib} << 30;
+  limits.max_entries = config.extract_max_entries;
+  limits.max_ratio = config.extract_max_ratio;
+  limits.max_seconds = config.extract_max_seconds;
+  return limits;
+}
+
 class OutputContext : public plugin::InstallContext {
  public:
-  OutputContext(std::string fetch_dir, std::string out_dir, plugin::BuildFolder folder)
+  OutputContext(std::string fetch_dir, std::string out_dir, plugin::BuildFolder folder,
+                const extract::ExtractLimits& limits, std::function<bool()> cancelled)
       : fetch_dir_(std::move(fetch_dir)),
         out_dir_(std::move(out_dir)),
-        folder_(std::move(folder)) {}
+        folder_(std::move(folder)),
+        limits_(limits),
+        cancelled_(std::move(cancelled)) {}
   std::string FetchedPath(const std::string& object_name) const override {
     return fetch_dir_ + "/" + FlatName(object_name);
   }
   std::string OutputDir() const override { return out_dir_; }
   const plugin::BuildFolder& folder() const override { return folder_; }
+  Status Extract(const plugin::ExtractRequest& request) override {
+    extract::ExtractStats stats;
+    Status s =
+        extract::ExtractArchive(FetchedPath(request.object_name), out_dir_,
+                                {request.include, request.exclude}, limits_, cancelled_, &stats);
+    if (s.ok()) {
+      DS_LOG(kInfo) << "extracted " << request.object_name << ": " << stats.files << " files, "
+                    << stats.bytes_written << " bytes from " << stats.entries << " members";
+    }
+    return s;
+  }
 
   // Objects may live in sub-folders ("au/x.bin"); downloads sit flat, '/' spelled '%'.
   static std::string FlatName(std::string name) {
@@ -89,6 +115,8 @@ class OutputContext : public plugin::InstallContext {
   std::string fetch_dir_;
   std::string out_dir_;
   plugin::BuildFolder folder_;
+  extract::ExtractLimits limits_;
+  std::function<bool()> cancelled_;
 };
 
 // The names (relative to the folder) and metadata of the build's objects. From the UPLOADED
@@ -153,42 +181,81 @@ Status FsyncPath(const std::string& path) {
   return Status::Ok();
 }
 
-// Moves everything under `out_dir` to the same relative place under `build_dir`. Files are
-// fsynced before the rename and their directories after, so a published file survives a
-// crash whole.
+// Flushes every dirty page of the file system holding `path`: for a tree of many files one
+// journal commit, where fsync per file would be one each.
+Status SyncFileSystem(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("open " + path, errno);
+  int rc = syncfs(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return Status::IOError("syncfs " + path, err);
+  return Status::Ok();
+}
+
+// Up to this many files are made durable one by one; more (an unpacked archive) with syncfs.
+constexpr size_t kFilesSyncedOneByOne = 16;
+
+// Moves everything under `out_dir` to the same relative place under `build_dir`. File data
+// is durable before the renames and the renames before this returns, so a published file
+// survives a crash whole.
 Status MoveIntoPlace(const std::string& out_dir, const std::string& build_dir,
                      std::vector<state::StagedFile>* files) {
+  struct Move {
+    fs::path from;
+    state::StagedFile file;
+    bool regular = false;
+  };
+  std::vector<Move> moves;
   std::error_code ec;
-  std::set<std::string> touched_dirs = {build_dir};
   for (auto it = fs::recursive_directory_iterator(out_dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     const fs::directory_entry& entry = *it;
     if (entry.is_directory(ec) && !entry.is_symlink(ec)) continue;
-    std::string relative = fs::relative(entry.path(), out_dir, ec).string();
-    std::string dest = build_dir + "/" + relative;
-    std::string parent = fs::path(dest).parent_path().string();
-    Status s = MakeDirectories(parent, 0755);
-    if (!s.ok()) return s;
-    touched_dirs.insert(parent);
-    state::StagedFile file;
-    file.path = relative;
+    Move move;
+    move.from = entry.path();
+    move.file.path = entry.path().lexically_relative(out_dir).string();
     if (entry.is_symlink(ec)) {
-      file.size = 0;
+      move.file.size = 0;
     } else if (entry.is_regular_file(ec)) {
-      file.size = static_cast<int64_t>(entry.file_size(ec));
-      s = FsyncPath(entry.path());
-      if (!s.ok()) return s;
+      move.file.size = static_cast<int64_t>(entry.file_size(ec));
+      move.regular = true;
     } else {
-      return Status::Failed("plugin produced " + relative + ", which is not a file or symlink");
+      return Status::Failed("plugin produced " + move.file.path +
+                            ", which is not a file or symlink");
     }
-    if (rename(entry.path().c_str(), dest.c_str()) != 0) {
-      return Status::IOError("rename " + entry.path().string() + " to " + dest, errno);
-    }
-    files->push_back(std::move(file));
+    moves.push_back(std::move(move));
   }
   if (ec) return Status::IOError("walking " + out_dir, ec.value());
-  for (const std::string& dir : touched_dirs) {
-    Status s = FsyncPath(dir);
+
+  const bool bulk = moves.size() > kFilesSyncedOneByOne;
+  Status s = bulk ? SyncFileSystem(out_dir) : Status::Ok();
+  for (const Move& move : moves) {
+    if (!s.ok()) return s;
+    if (move.regular && !bulk) s = FsyncPath(move.from);
+  }
+  if (!s.ok()) return s;
+  std::set<std::string> made_dirs = {build_dir};
+  for (Move& move : moves) {
+    const std::string dest = build_dir + "/" + move.file.path;
+    std::string parent = fs::path(dest).parent_path().string();
+    if (made_dirs.insert(parent).second) {
+      s = MakeDirectories(parent, 0755);
+      if (!s.ok()) return s;
+      // Directories MakeDirectories may have created on the way hold new entries too.
+      for (fs::path up = fs::path(parent).parent_path(); up.string().size() > build_dir.size();
+           up = up.parent_path()) {
+        made_dirs.insert(up.string());
+      }
+    }
+    if (rename(move.from.c_str(), dest.c_str()) != 0) {
+      return Status::IOError("rename " + move.from.string() + " to " + dest, errno);
+    }
+    files->push_back(std::move(move.file));
+  }
+  if (bulk) return SyncFileSystem(build_dir);
+  for (const std::string& dir : made_dirs) {
+    s = FsyncPath(dir);
     if (!s.ok()) return s;
   }
   return Status::Ok();
@@ -311,7 +378,8 @@ Status StageJob::Stage() {
     if (!s.ok()) return s;
   }
 
-  OutputContext ctx(temp_dir_ + "/fetch", temp_dir_ + "/out", folder);
+  OutputContext ctx(temp_dir_ + "/fetch", temp_dir_ + "/out", folder,
+                    ExtractLimitsOf(*deps_.config), [this] { return keeper_.Cancelled(); });
   int64_t total = 0;
   for (const ObjectInfo& info : needed) total += static_cast<int64_t>(info.size);
   keeper_.SetTotal(total);

@@ -10,9 +10,24 @@
 #include <vector>
 
 #include "devserver/plugin.h"
+#include "fcgi/extract/extractor.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_archive.h"
 
 namespace devserver::plugin::testing {
+
+// Archive options for the common cases (designated initialisers would trip
+// -Wmissing-field-initializers).
+inline devserver::testing::ArchiveOptions TarWith(devserver::testing::Compression compression) {
+  devserver::testing::ArchiveOptions options;
+  options.compression = compression;
+  return options;
+}
+inline devserver::testing::ArchiveOptions Zip() {
+  devserver::testing::ArchiveOptions options;
+  options.format = devserver::testing::ArchiveFormat::kZip;
+  return options;
+}
 
 // fetched/ holds the "downloaded" objects, each holding "bytes of <its name>"; out/ is the
 // output directory.
@@ -34,12 +49,24 @@ class ScratchInstall final : public InstallContext {
   }
   std::string OutputDir() const override { return dir_.Sub("out"); }
   const BuildFolder& folder() const override { return folder_; }
+  // The service's extractor with its default budgets.
+  Status Extract(const ExtractRequest& request) override {
+    return extract::ExtractArchive(FetchedPath(request.object_name), OutputDir(),
+                                   {request.include, request.exclude}, extract::ExtractLimits());
+  }
 
   // Every object of the folder "downloaded".
   void FetchAll() const {
     for (const std::string& name : folder_.object_names) {
       std::ofstream(FetchedPath(name), std::ios::binary) << "bytes of " << name;
     }
+  }
+
+  // `object` "downloaded" as an archive of `entries`; "" or the writer's error.
+  std::string FetchArchive(const std::string& object,
+                           const std::vector<devserver::testing::TestEntry>& entries,
+                           const devserver::testing::ArchiveOptions& options = {}) const {
+    return devserver::testing::WriteTestArchive(FetchedPath(object), entries, options);
   }
 
   // The output tree, one line per file ("path"), link ("path -> target") or empty directory

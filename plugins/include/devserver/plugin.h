@@ -28,7 +28,7 @@
 namespace devserver::plugin {
 
 // Bumped on any incompatible change of this header; the core refuses other versions.
-inline constexpr int kPluginApiVersion = 1;
+inline constexpr int kPluginApiVersion = 2;
 
 struct ArtifactSpec {
   // The wire name: "full_payload". A name ending in ':' is a family: "file:" owns every
@@ -42,6 +42,16 @@ struct BuildFolder {
   std::string url;                        // gs://<bucket>/<path>/<build>
   std::string build;                      // the last path segment: "R19-2003.0.0-a1-b1819"
   std::vector<std::string> object_names;  // objects in the folder, relative to it, sorted
+};
+
+// Which members of a fetched archive Extract unpacks. Member names are compared after
+// dropping a leading "./". A selector ending in '/' matches every member below that directory
+// ("debug/breakpad/"); any other selector matches exactly one member
+// ("chromiumos_test_image.bin").
+struct ExtractRequest {
+  std::string object_name;           // a fetched object (one Resolve returned)
+  std::vector<std::string> include;  // members to unpack; empty: all of them
+  std::vector<std::string> exclude;  // members to skip, applied after include
 };
 
 // Where Install reads and writes. Paths are absolute. Fetched files, the output directory and
@@ -58,6 +68,13 @@ class InstallContext {
   // Exactly the folder snapshot Resolve saw for this staging, so resolving again from it
   // names the same objects that were fetched.
   virtual const BuildFolder& folder() const = 0;
+  // Unpacks the selected members of a fetched archive (tar, tar.gz/bz2/xz, zip) into
+  // OutputDir() at their own paths, under the service's extraction policy: absolute paths,
+  // "..", escaping or traversed links, hard links, special files, duplicates, encryption and
+  // blown budgets (bytes, entries, ratio, time) fail the whole archive with the reason;
+  // setuid/setgid bits and ownership are dropped. An include selector that matches nothing is
+  // an error naming it. Plugins never open archives themselves.
+  virtual Status Extract(const ExtractRequest& request) = 0;
 };
 
 class ArtifactPlugin {
