@@ -5,6 +5,9 @@ namespace devserver {
 void RegisterAllEndpoints(const ServiceInfo& service, Router* router) {
   RegisterHealthEndpoints(service, router);
   RegisterStagingEndpoints(service, router);
+  RegisterSymbolsEndpoints(service, router);
+  RegisterAutotestEndpoints(service, router);
+  RegisterBuildsEndpoints(service, router);
   if (service.config.test_endpoints) RegisterDebugEndpoints(service, router);
   // The index lists what is registered before it, so it comes last.
   RegisterIndexEndpoints(service, router);

@@ -43,25 +43,24 @@ Status CheckHealth(const ServiceInfo& service, const Request&, Response* respons
 }  // namespace
 
 void RegisterHealthEndpoints(const ServiceInfo& service, Router* router) {
-  router->Add(
-      {"/check_health",
-       {"GET"},
-       "Health of this host as JSON: free disk, workers, uptime, version.",
-       "GET /check_health\n\n"
-       "Returns JSON:\n"
-       "  free_disk             free space of the static root in GiB (integer)\n"
-       "  free_disk_bytes       the same in bytes\n"
-       "  staging_thread_count  artifacts being staged on this host now\n"
-       "  queue_depth           artifacts waiting for a stager\n"
-       "  failed_artifacts      artifacts whose last attempt failed\n"
-       "  in_flight_bytes       bytes downloaded so far by the stagings under way\n"
-       "  cache_size_bytes      size of every staged file\n"
-       "  workers               worker processes of the pool\n"
-       "  threads_per_worker    request threads in each worker\n"
-       "  uptime_seconds        since the pool's master started\n"
-       "  version               devserver version\n"
-       "  pid                   the worker process that answered\n",
-       [&service](const Request& req, Response* resp) { return CheckHealth(service, req, resp); }});
+  router->Add({"/check_health",
+               {"GET"},
+               "Health of this host as JSON: free disk, workers, uptime, version.",
+               "GET /check_health\n\n"
+               "Returns JSON:\n"
+               "  free_disk             free space of the static root in GiB (integer)\n"
+               "  free_disk_bytes       the same in bytes\n"
+               "  staging_thread_count  artifacts being staged on this host now\n"
+               "  queue_depth           artifacts waiting for a stager\n"
+               "  failed_artifacts      artifacts whose last attempt failed\n"
+               "  in_flight_bytes       bytes downloaded so far by the stagings under way\n"
+               "  cache_size_bytes      size of every staged file\n"
+               "  workers               worker processes of the pool\n"
+               "  threads_per_worker    request threads in each worker\n"
+               "  uptime_seconds        since the pool's master started\n"
+               "  version               devserver version\n"
+               "  pid                   the worker process that answered\n",
+               ServiceHandler(service, CheckHealth)});
 }
 
 }  // namespace devserver

@@ -1,10 +1,10 @@
 // The staging endpoints of the old devserver: /download, /wait_for_status, /stage, /is_staged.
 // Handlers turn query parameters into calls on the worker's StagingService and its answers
 // into the literal bodies old clients compare against ("Success", "True", "False").
-#include <chrono>
 #include <sstream>
 
 #include "fcgi/api/endpoints.h"
+#include "fcgi/api/staging_calls.h"
 #include "fcgi/staging/artifact_sets.h"
 #include "fcgi/staging/staging_service.h"
 
@@ -12,12 +12,6 @@ namespace devserver {
 namespace {
 
 using state::ArtifactState;
-
-Status ParseBuild(const ServiceInfo& service, const Request& req, BuildRef* ref) {
-  const std::string* raw = req.query.Find("archive_url");
-  if (raw == nullptr) return Status::InvalidArgument("archive_url is required");
-  return ParseArchiveUrl(*raw, service.config.allowed_buckets, ref);
-}
 
 Status ParseBool(const Request& req, const std::string& name, bool* value) {
   std::string text = req.query.GetOr(name, "");
@@ -57,40 +51,6 @@ Status ParseArtifacts(const ServiceInfo& service, const Request& req,
     return Status::InvalidArgument("nothing to stage: give artifacts= and/or files=");
   }
   return Status::Ok();
-}
-
-std::chrono::steady_clock::time_point Deadline(const ServiceInfo& service) {
-  return std::chrono::steady_clock::now() + std::chrono::seconds(service.config.max_wait_s);
-}
-
-// Success when every artifact is staged; otherwise the recorded causes as one line.
-Status Outcome(const BuildRef& ref, const ArtifactStatuses& statuses) {
-  std::string causes;
-  for (const auto& s : statuses) {
-    std::string cause;
-    if (s.state == ArtifactState::kFailed) cause = s.error;
-    if (s.state == ArtifactState::kMissing) cause = s.artifact + ": was removed while staging";
-    if (!cause.empty()) causes += (causes.empty() ? "" : "; ") + cause;
-  }
-  if (!causes.empty()) return Status::Failed(causes);
-  for (const auto& s : statuses) {
-    if (s.state != ArtifactState::kStaged) {
-      return Status::Unavailable(ref.archive_url + ": " + s.artifact + " is still " +
-                                 ArtifactStateName(s.state));
-    }
-  }
-  return Status::Ok();
-}
-
-Status StageAndWait(const ServiceInfo& service, const BuildRef& ref,
-                    const std::vector<std::string>& artifacts, Response* resp) {
-  ArtifactStatuses statuses;
-  Status s = service.staging->Request(ref, artifacts, 0, &statuses);
-  if (s.ok() && !AllSettled(statuses))
-    s = service.staging->Wait(ref, artifacts, Deadline(service), &statuses);
-  if (s.ok()) s = Outcome(ref, statuses);
-  if (s.ok()) *resp = Response::Text("Success");
-  return s;
 }
 
 Status Download(const ServiceInfo& service, const Request& req, Response* resp) {
@@ -167,26 +127,25 @@ const char* kArtifactsDoc =
 }  // namespace
 
 void RegisterStagingEndpoints(const ServiceInfo& service, Router* router) {
-  auto bind = [&service](Status (*fn)(const ServiceInfo&, const Request&, Response*)) {
-    return [&service, fn](const Request& req, Response* resp) { return fn(service, req, resp); };
-  };
   router->Add(
       {"/download",
        {"GET"},
-       "Stage a build's payloads; Success when full_payload and stateful are on disk.",
+       "Stage a build for testing; Success when full_payload, stateful and test_suites are on "
+       "disk.",
        std::string("GET /download?archive_url=...\n\n") + kBuildDoc +
-           "\nQueues full_payload and stateful (foreground) and delta_payloads "
-           "(background), then waits for the foreground set: 'Success' once it is "
+           "\nQueues full_payload, stateful and test_suites (foreground) and autotest and "
+           "delta_payloads (background), then waits for the foreground set: 'Success' once it is "
            "staged, 500 with the recorded cause if it failed, 503 if it is still staging "
            "after [timeouts] max_wait. Concurrent calls for one build share one download.\n",
-       bind(Download)});
+       ServiceHandler(service, Download)});
   router->Add({"/wait_for_status",
                {"GET"},
                "Wait for the background artifacts /download started.",
                std::string("GET /wait_for_status?archive_url=...\n\n") + kBuildDoc +
-                   "\n'Success' once delta_payloads is staged; 500 with the cause if it failed; "
+                   "\n'Success' once autotest and delta_payloads are staged; 500 with the cause if "
+                   "it failed; "
                    "500 'No download for the given archive_url found.' if nobody asked.\n",
-               bind(WaitForStatus)});
+               ServiceHandler(service, WaitForStatus)});
   router->Add({"/stage",
                {"GET", "POST"},
                "Stage named artifacts and files of a build.",
@@ -196,7 +155,7 @@ void RegisterStagingEndpoints(const ServiceInfo& service, Router* router) {
                    "  clean        True: remove the staged copies of these artifacts first\n"
                    "\n'Success' once every one is staged; 500 with the causes of failures; 400 for "
                    "an unknown artifact name.\n",
-               bind(Stage)});
+               ServiceHandler(service, Stage)});
   router->Add({"/is_staged",
                {"GET"},
                "Whether named artifacts and files of a build are staged and intact.",
@@ -205,7 +164,7 @@ void RegisterStagingEndpoints(const ServiceInfo& service, Router* router) {
                    "\n'True' if every one is staged and its files are intact on disk, 'False' if "
                    "one is missing or still staging, 500 with the cause if its last attempt "
                    "failed.\n",
-               bind(IsStaged)});
+               ServiceHandler(service, IsStaged)});
 }
 
 }  // namespace devserver

@@ -266,6 +266,15 @@ std::vector<ConfigKey> MakeKeys() {
   keys.push_back(IntKey("extract", "max_seconds", "1800", "Longest one extraction may run.",
                         &Config::extract_max_seconds, 1, 86400));
 
+  keys.push_back(PathKey("symbolicate", "stackwalk", "/usr/lib/devserver/minidump_stackwalk",
+                         "The minidump_stackwalk binary /symbolicate_dump runs.",
+                         &Config::stackwalk, false));
+  keys.push_back(IntKey("symbolicate", "timeout", "60",
+                        "Seconds minidump_stackwalk may run before it is killed.",
+                        &Config::stackwalk_timeout_s, 1, 3600));
+  keys.push_back(IntKey("symbolicate", "max_dump_mib", "32",
+                        "Largest /symbolicate_dump request body, in MiB; larger gets 413.",
+                        &Config::max_dump_mib, 1, 1024));
   return keys;
 }
 

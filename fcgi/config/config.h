@@ -54,6 +54,11 @@ struct Config {
   int extract_max_ratio = 0;
   int extract_max_seconds = 0;
 
+  // [symbolicate]
+  std::string stackwalk;  // minidump_stackwalk
+  int stackwalk_timeout_s = 0;
+  int max_dump_mib = 0;
+
   // Workers to run: `workers`, or the number of online CPUs when it is 0.
   int EffectiveWorkers() const;
 };

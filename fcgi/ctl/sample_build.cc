@@ -260,7 +260,12 @@ Status TestSuites(const SampleBuildOptions&, std::string* out) {
                      {File("autotest/test_suites/control.bvt", SuiteControl("bvt")),
                       File("autotest/test_suites/control.smoke", SuiteControl("smoke")),
                       File("autotest/test_suites/dependency_info",
-                           "{'bvt': {'dummy_Pass': []}, 'smoke': {'dummy_Pass': []}}\n")},
+                           "{'bvt': {'dummy_Pass': []}, 'smoke': {'dummy_Pass': []}}\n"),
+                      // What /controlfiles?suite_name= reads: suite -> the tests' control files.
+                      File("autotest/test_suites/suite_to_control_file_map",
+                           "{'bvt': ['client/site_tests/dummy_Pass/control', "
+                           "'server/site_tests/dummy/control'],\n"
+                           " 'smoke': ['client/site_tests/dummy_Pass/control']}\n")},
                      Compression::kBzip2, out);
 }
 

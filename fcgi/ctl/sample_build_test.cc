@@ -167,9 +167,11 @@ TEST_F(SampleBuildTest, ArchivesHoldWhatThePluginsExpect) {
 
   Listing suites = ReadArchive(files["test_suites.tar.bz2"]);
   EXPECT_EQ(suites.filter, ARCHIVE_FILTER_BZIP2);
-  EXPECT_EQ(Keys(suites.files), (std::set<std::string>{"autotest/test_suites/control.bvt",
-                                                       "autotest/test_suites/control.smoke",
-                                                       "autotest/test_suites/dependency_info"}));
+  EXPECT_EQ(Keys(suites.files),
+            (std::set<std::string>{"autotest/test_suites/control.bvt",
+                                   "autotest/test_suites/control.smoke",
+                                   "autotest/test_suites/dependency_info",
+                                   "autotest/test_suites/suite_to_control_file_map"}));
 
   Listing control = ReadArchive(files["control_files.tar"]);
   EXPECT_GE(control.files.size(), 2u);

@@ -177,6 +177,7 @@ Status Launcher::Prepare() {
       {"static-root", state_dir_ + "/static"},
       {"state-dir", state_dir_},
       {"plugin-dir", Absolute(exe_dir + "/../lib/devserver/plugins")},
+      {"stackwalk", Absolute(exe_dir + "/../lib/devserver/minidump_stackwalk")},
   };
   if (!options_.gs_endpoint.empty()) {
     mine.emplace_back("gs-endpoint", options_.gs_endpoint);

@@ -8,13 +8,13 @@ namespace devserver {
 
 // Staged before /download answers Success.
 inline const std::vector<std::string>& ForegroundArtifacts() {
-  static const std::vector<std::string> set = {"full_payload", "stateful"};
+  static const std::vector<std::string> set = {"full_payload", "stateful", "test_suites"};
   return set;
 }
 
 // Started by /download without waiting; /wait_for_status waits for them.
 inline const std::vector<std::string>& BackgroundArtifacts() {
-  static const std::vector<std::string> set = {"delta_payloads"};
+  static const std::vector<std::string> set = {"autotest", "delta_payloads"};
   return set;
 }
 

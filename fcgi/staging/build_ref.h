@@ -28,4 +28,13 @@ inline constexpr size_t kMaxArchiveUrlBytes = 1024;
 Status ParseArchiveUrl(const std::string& raw, const std::vector<std::string>& allowed_buckets,
                        BuildRef* out);
 
+// A build folder given directly ("x86-alex-release/R19-2003.0.0-a1-b1819", the build= of
+// /controlfiles), under the same rules as the folder of an archive_url.
+Status ParseBuildFolder(const std::string& raw, std::string* folder);
+
+// A relative path inside a staged tree (control_path=): InvalidArgument naming `what` when it
+// is empty, too long, absolute, has empty, '.', '..' or dot-prefixed segments, a backslash or
+// a control character.
+Status CheckRelativePath(const std::string& what, const std::string& raw);
+
 }  // namespace devserver

@@ -57,5 +57,28 @@ TEST(BuildRefTest, ForeignBucketIsForbidden) {
             "bucket 'evil-bucket' is not allowed (allowed: chromeos-image-archive, other-bucket)");
 }
 
+TEST(BuildRefTest, BuildFolderFollowsTheArchiveUrlRules) {
+  std::string folder;
+  ASSERT_TRUE(ParseBuildFolder("x86-alex-release/R19-2003.0.0-a1-b1819/", &folder).ok());
+  EXPECT_EQ(folder, "x86-alex-release/R19-2003.0.0-a1-b1819");
+  const std::pair<std::string, std::string> refused[] = {
+      {"", "build is empty"},
+      {"x86-alex-release", "build must be <target>/<build> (got 'x86-alex-release')"},
+      {"a/../b", "build may not contain '.' or '..' segments"},
+      {"/etc/passwd", "build has an empty path segment"},
+      {"a/.staging-x", "build segments may not start with '.'"},
+      {"a\\b/c", "build contains a backslash"},
+      {"archive/a/b", "build may not start with 'archive/'"},
+  };
+  for (const auto& [raw, message] : refused) {
+    Status s = ParseBuildFolder(raw, &folder);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << raw;
+    EXPECT_EQ(s.message(), message) << raw;
+  }
+  EXPECT_TRUE(CheckRelativePath("control_path", "server/site_tests/dummy/control").ok());
+  EXPECT_EQ(CheckRelativePath("control_path", "a/\x01").message(),
+            "control_path contains a control character");
+}
+
 }  // namespace
 }  // namespace devserver

@@ -52,6 +52,10 @@ class StagingService {
     return db_->RecentBuilds(limit, builds);
   }
 
+  Status StagedBuilds(const std::string& parent, std::vector<std::string>* names) {
+    return db_->StagedBuilds(parent, names);
+  }
+
   const ArtifactRegistry& registry() const { return *registry_; }
   const state::Owner& owner() const { return lock_.owner(); }
   int busy_stagers() const { return stagers_ ? stagers_->busy() : 0; }

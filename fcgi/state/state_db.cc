@@ -424,6 +424,21 @@ Status StateDb::RecentBuilds(int limit, std::vector<BuildOverview>* builds) {
   return s.ok() ? end : s;
 }
 
+Status StateDb::StagedBuilds(const std::string& parent, std::vector<std::string>* names) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  names->clear();
+  // Builds directly below `parent` ("<parent>/<name>", no further '/') with something staged.
+  return Run(
+      &db_,
+      "SELECT DISTINCT substr(b.build, length(?1) + 2) FROM builds b "
+      "JOIN artifacts a ON a.build = b.build AND a.state = 'staged' "
+      "WHERE substr(b.build, 1, length(?1) + 1) = ?1 || '/' "
+      "  AND instr(substr(b.build, length(?1) + 2), '/') = 0",
+      [&](Statement& st) { st.Bind(1, parent); },
+      [&](const Statement& row) { names->push_back(row.Text(0)); });
+}
+
 Status StateDb::Files(const std::string& build, const std::string& artifact,
                       std::vector<StagedFile>* files) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -124,6 +124,9 @@ class StateDb {
   Status RecentBuilds(int limit, std::vector<BuildOverview>* builds);
 
   // The files recorded for a staged artifact.
+  // The names of the builds in folder `parent` ("x86-alex-release") with at least one staged
+  // artifact: "R19-2003.0.0-a1-b1819", ... (unordered).
+  Status StagedBuilds(const std::string& parent, std::vector<std::string>* names);
   Status Files(const std::string& build, const std::string& artifact,
                std::vector<StagedFile>* files);
 

@@ -126,6 +126,28 @@ TEST_F(StateDbTest, PublishRecordsFilesAndProgressShowsInHeartbeats) {
   EXPECT_EQ(statuses[0].state, ArtifactState::kStaged);
 }
 
+TEST_F(StateDbTest, StagedBuildsAreThoseOfTheFolderWithSomethingStaged) {
+  std::vector<ArtifactStatus> statuses;
+  const std::string staged = "x86-alex-release/R19-1.0.0";
+  for (const std::string& build : {staged, std::string("x86-alex-release/R19-2.0.0"),
+                                   std::string("x86-alex-release-x/R19-3.0.0"),
+                                   std::string("x86-alex-release/sub/R19-4.0.0")}) {
+    ASSERT_TRUE(db_->Request(build, "gs://b/" + build, {"stateful"}, 0, &statuses).ok());
+  }
+  // Stage everything but R19-2.0.0, which stays queued.
+  for (int i = 0; i < 4; ++i) {
+    Claim claim = MustClaim(alice_);
+    if (claim.build == "x86-alex-release/R19-2.0.0") continue;
+    ASSERT_TRUE(db_->Publish(claim, {{"stateful.tgz", 1, "", ""}}).ok());
+  }
+  std::vector<std::string> names;
+  ASSERT_TRUE(db_->StagedBuilds("x86-alex-release", &names).ok());
+  // Not the queued build, not a sibling folder sharing the prefix, not a deeper folder.
+  EXPECT_EQ(names, std::vector<std::string>{"R19-1.0.0"});
+  ASSERT_TRUE(db_->StagedBuilds("x86-alex-release/sub", &names).ok());
+  EXPECT_EQ(names, std::vector<std::string>{"R19-4.0.0"});
+}
+
 TEST_F(StateDbTest, ExpiredLeaseIsTakenOverAndTheOldTokenCanNoLongerPublish) {
   std::vector<ArtifactStatus> statuses;
   ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());

@@ -11,103 +11,10 @@
 #include <random>
 #include <thread>
 
-#include "tests/fakegcs/fakegcs_process.h"
-#include "tests/integration/http_client.h"
-#include "tests/integration/service_fixture.h"
+#include "tests/integration/staging_fixture.h"
 
 namespace devserver::testing {
 namespace {
-
-using fakegcs::FakeGcsProcess;
-using fakegcs::Fault;
-
-const std::string kBucket = "chromeos-image-archive";
-const std::string kBoard = "x86-alex";
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string bytes(n, '\0');
-  for (char& c : bytes) c = static_cast<char>(rng());
-  return bytes;
-}
-
-// One synthetic build in the fake GCS: its objects and their bytes.
-struct FakeBuild {
-  std::string build;   // "R99-1.0.0"
-  std::string folder;  // "x86-alex-release/R99-1.0.0"
-  std::string full, stateful, delta_nton, delta_mton;
-
-  std::string Url() const { return "gs://" + kBucket + "/" + folder; }
-  std::string FullName() const { return "chromeos_" + build + "_" + kBoard + "_full_dev.bin"; }
-  std::string Key(const std::string& name) const { return kBucket + "/" + folder + "/" + name; }
-};
-
-class StagingTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    FakeGcsProcess::Options fake_options;
-    fake_options.binary = FAKEGCS_BIN;
-    fake_ = std::make_unique<FakeGcsProcess>(fake_options);
-    options_.workers = 4;
-    options_.threads = 32;
-    options_.extra_flags = {"--gs-endpoint=" + fake_->endpoint(), "--stall-timeout=2",
-                            "--object-wait=0", "--max-attempts=3", "--max-wait=60"};
-    Status s = service_.Start(options_);
-    ASSERT_TRUE(s.ok()) << s.message();
-  }
-
-  FakeBuild PutBuild(const std::string& build, size_t full_size = 2 << 20, bool with_full = true) {
-    FakeBuild b;
-    b.build = build;
-    b.folder = kBoard + "-release/" + build;
-    uint32_t seed = static_cast<uint32_t>(std::hash<std::string>()(build));
-    b.full = RandomBytes(full_size, seed);
-    b.stateful = RandomBytes(300 << 10, seed + 1);
-    b.delta_nton = RandomBytes(200 << 10, seed + 2);
-    b.delta_mton = RandomBytes(100 << 10, seed + 3);
-    if (with_full) fake_->PutObject(kBucket, b.folder + "/" + b.FullName(), b.full);
-    fake_->PutObject(kBucket, b.folder + "/stateful.tgz", b.stateful);
-    fake_->PutObject(
-        kBucket, b.folder + "/chromeos_" + build + "_" + build + "_" + kBoard + "_delta_dev.bin",
-        b.delta_nton);
-    fake_->PutObject(kBucket,
-                     b.folder + "/chromeos_R98-1.0.0_" + build + "_" + kBoard + "_delta_dev.bin",
-                     b.delta_mton);
-    return b;
-  }
-
-  HttpResult Get(const std::string& target, int timeout_ms = 60000) {
-    return HttpGet(service_.port(), target, timeout_ms);
-  }
-  std::string Static(const FakeBuild& b, const std::string& path) {
-    HttpResult r = Get("/static/" + b.folder + "/" + path);
-    return r.status == 200 ? r.body : "<HTTP " + std::to_string(r.status) + ">";
-  }
-  std::string BuildDir(const FakeBuild& b) { return service_.state_dir() + "/static/" + b.folder; }
-  // Staging temp directories in the build directory: every one, or one artifact's. Other
-  // artifacts of the build may legitimately still be staging when one has settled.
-  std::vector<std::string> TempEntries(const FakeBuild& b, const std::string& artifact = "") {
-    std::vector<std::string> found;
-    std::error_code ec;
-    const std::string prefix = artifact.empty() ? "." : ".staging-" + artifact + "-";
-    for (const auto& e : std::filesystem::directory_iterator(BuildDir(b), ec)) {
-      if (e.path().filename().string().rfind(prefix, 0) == 0) found.push_back(e.path().filename());
-    }
-    return found;
-  }
-  std::string Sql(const std::string& query) {
-    std::string out;
-    RunProgram({"/usr/bin/sqlite3", "-readonly", "-cmd", ".timeout 5000",
-                service_.state_dir() + "/state.db", query},
-               &out);
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out;
-  }
-
-  std::unique_ptr<FakeGcsProcess> fake_;
-  ServiceProcess::Options options_;
-  ServiceProcess service_;
-};
 
 // Many callers, one download: 64 concurrent /download of one cold build, spread over four
 // workers, all get Success while the fake counts exactly one media GET per object. Repeated
@@ -152,6 +59,12 @@ TEST_F(StagingTest, ConcurrentDownloadsFetchEachObjectExactlyOnce) {
     ASSERT_EQ(Static(b, "au/" + b.build + "_nton/update.gz"), b.delta_nton);
     ASSERT_EQ(Static(b, "au/" + b.build + "_mton/update.gz"), b.delta_mton);
     ASSERT_EQ(Static(b, "au/" + b.build + "_nton/stateful.tgz"), b.stateful);
+    // test_suites (foreground) and autotest (background): one GET, unpacked, and autotest's
+    // copy of the suites left out.
+    EXPECT_EQ(counters.Of(b.Key("test_suites.tar.bz2")).media, 1u) << "round " << round;
+    EXPECT_EQ(counters.Of(b.Key("autotest.tar")).media, 1u) << "round " << round;
+    ASSERT_EQ(Static(b, "autotest/test_suites/control.bvt"), b.suite_control);
+    ASSERT_EQ(Static(b, "autotest/server/site_tests/dummy/control"), b.autotest_control);
     EXPECT_TRUE(TempEntries(b).empty());
   }
   std::printf("[ measure  ] %d clients x %d rounds: first-to-last response spread, worst %.1f ms\n",
@@ -244,10 +157,12 @@ TEST_F(StagingTest, ABuildThatDoesNotExistFailsEveryArtifactAndWritesNothing) {
   fake_->CreateBucket(kBucket);
   HttpResult r = Get("/download?archive_url=" + url);
   EXPECT_EQ(r.status, 500);
-  EXPECT_EQ(r.body, "full_payload: no objects in " + url + "; stateful: no objects in " + url);
+  EXPECT_EQ(r.body, "full_payload: no objects in " + url + "; stateful: no objects in " + url +
+                        "; test_suites: no objects in " + url);
   HttpResult background = Get("/wait_for_status?archive_url=" + url);
   EXPECT_EQ(background.status, 500);
-  EXPECT_EQ(background.body, "delta_payloads: no objects in " + url);
+  EXPECT_EQ(background.body,
+            "autotest: no objects in " + url + "; delta_payloads: no objects in " + url);
   EXPECT_TRUE(std::filesystem::is_empty(service_.state_dir() + "/static"));
 }
 
@@ -363,6 +278,9 @@ TEST(StagingCapacityTest, BlockedDownloadsDoNotStarveOtherRequests) {
   const std::string payload = "chromeos_R99-300.0.0_x86-alex_full_dev.bin";
   fake.PutObject(kBucket, folder + "/" + payload, RandomBytes(3 << 20, 7));
   fake.PutObject(kBucket, folder + "/stateful.tgz", RandomBytes(1000, 8));
+  fake.PutObject(
+      kBucket, folder + "/test_suites.tar.bz2",
+      ArchiveBytes({TestFile("autotest/test_suites/control.bvt", "bvt")}, Compression::kBzip2));
   // About 8 s: long enough that the download is surely still running after the checks below,
   // even on a loaded machine.
   fake.AddFault(kBucket + "/" + folder + "/" + payload, Fault().PaceBps(384 << 10));
