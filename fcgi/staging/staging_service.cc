@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "fcgi/base/log.h"
@@ -88,7 +89,16 @@ void StagingService::Shutdown() {
 
 Status StagingService::Request(const BuildRef& ref, const std::vector<std::string>& artifacts,
                                int priority, ArtifactStatuses* statuses) {
-  Status s = db_->Request(ref.folder, ref.archive_url, artifacts, priority, statuses);
+  // Most calls name builds that are already staged (every /download after the first): a
+  // read from the pool answers them, so they never queue for the single write lock.
+  Status s = db_->Get(ref.folder, artifacts, statuses);
+  if (s.ok() && !statuses->empty() &&
+      std::all_of(statuses->begin(), statuses->end(), [](const state::ArtifactStatus& st) {
+        return st.state == state::ArtifactState::kStaged;
+      })) {
+    return s;
+  }
+  s = db_->Request(ref.folder, ref.archive_url, artifacts, priority, statuses);
   if (!s.ok()) return s;
   for (const auto& status : *statuses) {
     if (status.state == state::ArtifactState::kQueued) {
@@ -107,15 +117,15 @@ Status StagingService::Wait(const BuildRef& ref, const std::vector<std::string>&
 
 Status StagingService::Check(const BuildRef& ref, const std::vector<std::string>& artifacts,
                              ArtifactStatuses* statuses) {
-  Status s = db_->Get(ref.folder, artifacts, statuses);
+  // One read for every state and file; the disk checks below hold no lock.
+  std::vector<std::vector<state::StagedFile>> files;
+  Status s = db_->GetWithFiles(ref.folder, artifacts, statuses, &files);
   if (!s.ok()) return s;
   const std::string build_dir = config_.static_root + "/" + ref.folder;
-  for (state::ArtifactStatus& status : *statuses) {
+  for (size_t i = 0; i < statuses->size(); ++i) {
+    state::ArtifactStatus& status = (*statuses)[i];
     if (status.state != state::ArtifactState::kStaged) continue;
-    std::vector<state::StagedFile> files;
-    s = db_->Files(ref.folder, status.artifact, &files);
-    if (!s.ok()) return s;
-    for (const state::StagedFile& file : files) {
+    for (const state::StagedFile& file : files[i]) {
       struct stat st {};
       std::string path = build_dir + "/" + file.path;
       bool intact = lstat(path.c_str(), &st) == 0 &&

@@ -1,14 +1,40 @@
 #include "fcgi/state/sqlite.h"
 
+#include <mutex>
 #include <utility>
 
+#include "fcgi/state/statement_cache.h"
+
 namespace devserver::state {
+namespace {
+
+// Debian's SQLite is built without lookaside memory, so every small allocation goes through
+// sqlite3_malloc, which by default takes a process-wide mutex to keep memory statistics that
+// nothing here reads: the request threads' reads queued on it. Must precede the library's
+// initialisation (the first open); if something initialised it first, the call fails
+// harmlessly and the statistics stay on.
+void ConfigureLibraryOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
 
 Status Connection::Open(const std::string& path, int busy_timeout_ms, Connection* out) {
+  return OpenWith(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_timeout_ms,
+                  "PRAGMA foreign_keys = ON;", out);
+}
+
+Status Connection::OpenForReading(const std::string& path, int busy_timeout_ms, Connection* out) {
+  return OpenWith(path, SQLITE_OPEN_READWRITE, busy_timeout_ms, "PRAGMA query_only = ON;", out);
+}
+
+Status Connection::OpenWith(const std::string& path, int flags, int busy_timeout_ms,
+                            const char* setup_sql, Connection* out) {
+  ConfigureLibraryOnce();
   sqlite3* db = nullptr;
   // NOMUTEX: a Connection is guarded by its owner's mutex; SQLite's own would be redundant.
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -18,23 +44,34 @@ Status Connection::Open(const std::string& path, int busy_timeout_ms, Connection
   sqlite3_busy_timeout(db, busy_timeout_ms);
   Connection connection;
   connection.db_ = db;
-  Status s = connection.Exec("PRAGMA foreign_keys = ON;");
+  connection.cache_ = std::make_unique<StatementCache>();
+  Status s = connection.Exec(setup_sql);
   if (!s.ok()) return s;
   *out = std::move(connection);
   return Status::Ok();
 }
 
-Connection::Connection(Connection&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+Connection::Connection() = default;
+
+Connection::Connection(Connection&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), cache_(std::move(other.cache_)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
-    sqlite3_close(db_);
+    Close();
     db_ = std::exchange(other.db_, nullptr);
+    cache_ = std::move(other.cache_);
   }
   return *this;
 }
 
-Connection::~Connection() { sqlite3_close(db_); }
+Connection::~Connection() { Close(); }
+
+void Connection::Close() {
+  cache_.reset();
+  sqlite3_close(db_);
+  db_ = nullptr;
+}
 
 Status Connection::Exec(const std::string& sql) {
   char* message = nullptr;
@@ -57,6 +94,11 @@ Status Connection::Prepare(const std::string& sql, Statement* out) {
   prepared.sql_ = sql;
   *out = std::move(prepared);
   return Status::Ok();
+}
+
+Status Connection::Cached(const std::string& sql, LeasedStatement* out) {
+  if (cache_ == nullptr) return Status::Failed("state database: connection is not open");
+  return cache_->Lease(this, sql, out);
 }
 
 Status Connection::Error(const std::string& what) const {
@@ -139,6 +181,10 @@ std::string Statement::Text(int column) const {
           static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
 }
 
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
 WriteTransaction::~WriteTransaction() {
   if (open_) (void)db_->Exec("ROLLBACK;");
 }
@@ -150,6 +196,22 @@ Status WriteTransaction::Begin() {
 }
 
 Status WriteTransaction::Commit() {
+  Status s = db_->Exec("COMMIT;");
+  if (s.ok()) open_ = false;
+  return s;
+}
+
+ReadTransaction::~ReadTransaction() {
+  if (open_) (void)db_->Exec("ROLLBACK;");
+}
+
+Status ReadTransaction::Begin() {
+  Status s = db_->Exec("BEGIN;");
+  open_ = s.ok();
+  return s;
+}
+
+Status ReadTransaction::Commit() {
   Status s = db_->Exec("COMMIT;");
   if (s.ok()) open_ = false;
   return s;

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -15,13 +16,19 @@
 namespace devserver::state {
 
 class Statement;
+class StatementCache;
+class LeasedStatement;
 
 class Connection {
  public:
   // Opens (creating if needed) the database file; sets the busy timeout and foreign keys.
   static Status Open(const std::string& path, int busy_timeout_ms, Connection* out);
+  // Opens an existing database file for reading only (PRAGMA query_only). The file is still
+  // opened read-write: a read-only handle that finds the hot journal of a crashed writer fails
+  // (SQLITE_READONLY_ROLLBACK) instead of rolling it back.
+  static Status OpenForReading(const std::string& path, int busy_timeout_ms, Connection* out);
 
-  Connection() = default;
+  Connection();  // not open; defined where StatementCache is complete
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;
   Connection(const Connection&) = delete;
@@ -30,7 +37,11 @@ class Connection {
 
   // Runs one or more statements that return no rows.
   Status Exec(const std::string& sql);
+  // A statement prepared for this one use.
   Status Prepare(const std::string& sql, Statement* out);
+  // The connection's cached statement for `sql` (see StatementCache): what repeated SQL uses.
+  Status Cached(const std::string& sql, LeasedStatement* out);
+  const StatementCache& statement_cache() const { return *cache_; }
   sqlite3* raw() const { return db_; }
   int64_t Changes() const { return sqlite3_changes64(db_); }
 
@@ -38,7 +49,14 @@ class Connection {
   Status Error(const std::string& what) const;
 
  private:
+  static Status OpenWith(const std::string& path, int flags, int busy_timeout_ms,
+                         const char* setup_sql, Connection* out);
+  void Close();
+
   sqlite3* db_ = nullptr;
+  // Behind a pointer so that leases stay valid when the connection moves; finalized before
+  // the handle closes (sqlite3_close refuses a handle with live statements).
+  std::unique_ptr<StatementCache> cache_;
 };
 
 class Statement {
@@ -66,6 +84,7 @@ class Statement {
   int64_t Int(int column) const;
   std::optional<int64_t> OptionalInt(int column) const;
   std::string Text(int column) const;
+  bool IsNull(int column) const;
 
  private:
   friend class Connection;
@@ -82,6 +101,24 @@ class WriteTransaction {
   WriteTransaction(const WriteTransaction&) = delete;
   WriteTransaction& operator=(const WriteTransaction&) = delete;
   ~WriteTransaction();
+
+  Status Begin();
+  Status Commit();
+
+ private:
+  Connection* db_;
+  bool open_ = false;
+};
+
+// BEGIN (deferred) ... COMMIT around reads that must see one snapshot; never used to write
+// (a deferred transaction that writes can fail to upgrade). Destruction without Commit()
+// rolls back.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Connection* db) : db_(db) {}
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  ~ReadTransaction();
 
   Status Begin();
   Status Commit();

@@ -2,12 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <functional>
+#include <unordered_map>
 #include <utility>
 
 #include "fcgi/base/log.h"
 #include "fcgi/state/migrations.h"
+#include "fcgi/state/statement_cache.h"
 
 namespace devserver::state {
 namespace {
@@ -32,19 +36,73 @@ void OwnerAliveFunction(sqlite3_context* context, int, sqlite3_value** args) {
   sqlite3_result_int(context, alive ? 1 : 0);
 }
 
-// Runs one SQL statement: binds, then hands each row to `row`.
+// Runs one SQL statement, prepared once per connection: binds, then hands each row to `row`.
 Status Run(Connection* db, const std::string& sql, const Binder& bind, const RowReader& row = {}) {
-  Statement stmt;
-  Status s = db->Prepare(sql, &stmt);
+  LeasedStatement stmt;
+  Status s = db->Cached(sql, &stmt);
   if (!s.ok()) return s;
-  if (bind) bind(stmt);
+  if (bind) bind(*stmt);
   for (;;) {
     bool has_row = false;
-    s = stmt.Step(&has_row);
+    s = stmt->Step(&has_row);
     if (!s.ok() || !has_row) return s;
-    if (row) row(stmt);
+    if (row) row(*stmt);
   }
 }
+
+// A query over a list of artifact names of one build, as one statement: `arm`, a SELECT
+// ending in "= ?" that is completed with the number of a name's parameter (?1 is the build),
+// repeated for each name and joined by UNION ALL. Each arm is one index lookup; an IN list
+// would first build a temporary table of the names, which cost more than the lookups. The
+// arms are padded to a power of two with unbound (NULL) names that match nothing, so a few
+// statement texts serve every length and stay cached; longer lists run in chunks.
+class NamesQuery {
+ public:
+  static constexpr size_t kMaxNames = 64;
+
+  explicit NamesQuery(const std::string& arm) {
+    for (size_t i = 0; i < texts_.size(); ++i) {
+      for (size_t n = 0; n < (size_t{1} << i); ++n) {
+        texts_[i] += (n == 0 ? "" : " UNION ALL ") + arm + std::to_string(n + 2);
+      }
+    }
+  }
+
+  // Runs the query for every name (duplicates once), in one snapshot.
+  Status Run(Connection* db, const std::string& build, const std::vector<std::string>& names,
+             const RowReader& row) const {
+    std::vector<const std::string*> unique;
+    unique.reserve(names.size());
+    for (const std::string& name : names) unique.push_back(&name);
+    std::sort(unique.begin(), unique.end(),
+              [](const std::string* a, const std::string* b) { return *a < *b; });
+    unique.erase(std::unique(unique.begin(), unique.end(),
+                             [](const std::string* a, const std::string* b) { return *a == *b; }),
+                 unique.end());
+    // One statement is one snapshot; only a list too long for one needs a transaction.
+    ReadTransaction txn(db);
+    Status s = unique.size() > kMaxNames ? txn.Begin() : Status::Ok();
+    for (size_t first = 0; s.ok() && first < unique.size(); first += kMaxNames) {
+      const size_t count = std::min(kMaxNames, unique.size() - first);
+      size_t bucket = 0;
+      while ((size_t{1} << bucket) < count) ++bucket;
+      s = devserver::state::Run(
+          db, texts_[bucket],
+          [&](Statement& st) {
+            st.Bind(1, build);
+            for (size_t n = 0; n < count; ++n) st.Bind(static_cast<int>(n + 2), *unique[first + n]);
+            // Unbound parameters are NULL: the padding matches no row.
+          },
+          row);
+    }
+    if (s.ok() && unique.size() > kMaxNames) s = txn.Commit();
+    return s;
+  }
+
+ private:
+  std::array<std::string, 7> texts_;  // 1, 2, 4, ... kMaxNames arms
+  static_assert(size_t{1} << 6 == kMaxNames);
+};
 
 // The columns every status read selects, in the order ReadStatusColumns expects.
 constexpr const char* kStatusColumns =
@@ -119,12 +177,20 @@ Status StateDb::Open(const std::string& path, const StateOptions& options,
   }
   s = Migrate(&connection);
   if (!s.ok()) return s;
-  db->reset(new StateDb(std::move(connection), resolved));
+  // After the migration: readers expect the schema in place.
+  std::unique_ptr<ReadPool> readers;
+  s = ReadPool::Open(path, options.read_connections, options.busy_timeout_ms, &readers);
+  if (!s.ok()) return s;
+  db->reset(new StateDb(std::move(connection), std::move(readers), resolved));
   return Status::Ok();
 }
 
-StateDb::StateDb(Connection connection, const StateOptions& options)
-    : db_(std::move(connection)), options_(options), opener_pid_(getpid()) {}
+StateDb::StateDb(Connection connection, std::unique_ptr<ReadPool> readers,
+                 const StateOptions& options)
+    : db_(std::move(connection)),
+      readers_(std::move(readers)),
+      options_(options),
+      opener_pid_(getpid()) {}
 
 StateDb::~StateDb() = default;
 
@@ -139,13 +205,12 @@ void StateDb::CheckProcess() const {
 
 Status StateDb::ReadStatus(const std::string& build, const std::string& artifact,
                            ArtifactStatus* status) {
+  static const std::string kSql = std::string("SELECT ") + kStatusColumns +
+                                  " FROM artifacts WHERE build = ?1 AND artifact = ?2";
   *status = ArtifactStatus{};
   status->artifact = artifact;
   return Run(
-      &db_,
-      std::string("SELECT ") + kStatusColumns +
-          " FROM artifacts WHERE build = ?1 AND artifact = ?2",
-      [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); },
+      &db_, kSql, [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); },
       [&](const Statement& row) { ReadStatusColumns(row, 0, status); });
 }
 
@@ -189,19 +254,83 @@ Status StateDb::Request(const std::string& build, const std::string& archive_url
 
 Status StateDb::Get(const std::string& build, const std::vector<std::string>& artifacts,
                     std::vector<ArtifactStatus>* statuses) {
-  std::lock_guard<std::mutex> lock(mu_);
+  static const NamesQuery kQuery(std::string("SELECT artifact, ") + kStatusColumns +
+                                 " FROM artifacts WHERE build = ?1 AND artifact = ?");
   CheckProcess();
-  // Read-only: a deferred transaction gives one consistent snapshot and never writes.
-  Status s = db_.Exec("BEGIN;");
-  statuses->clear();
-  for (const std::string& artifact : artifacts) {
-    if (!s.ok()) break;
-    ArtifactStatus status;
-    s = ReadStatus(build, artifact, &status);
-    statuses->push_back(std::move(status));
+  std::unordered_map<std::string, ArtifactStatus> found;
+  Status s;
+  {
+    ReadPool::Lease reader = readers_->Acquire();
+    s = kQuery.Run(reader.get(), build, artifacts, [&](const Statement& row) {
+      ArtifactStatus& status = found[row.Text(0)];
+      ReadStatusColumns(row, 1, &status);
+    });
   }
-  Status end = db_.Exec(s.ok() ? "COMMIT;" : "ROLLBACK;");
-  return s.ok() ? end : s;
+  statuses->clear();
+  if (!s.ok()) return s;
+  statuses->reserve(artifacts.size());
+  for (const std::string& artifact : artifacts) {
+    auto it = found.find(artifact);
+    statuses->push_back(it != found.end() ? it->second : ArtifactStatus{});
+    statuses->back().artifact = artifact;
+  }
+  return Status::Ok();
+}
+
+Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::string>& artifacts,
+                             std::vector<ArtifactStatus>* statuses,
+                             std::vector<std::vector<StagedFile>>* files) {
+  // Files are joined only to staged artifacts: nothing else has its files checked on disk.
+  static const NamesQuery kQuery(
+      "SELECT a.artifact, a.state, coalesce(a.error, ''), a.attempts, a.bytes_done, "
+      "  a.bytes_total, f.path, f.size, coalesce(f.sha1, ''), coalesce(f.sha256, '') "
+      "FROM artifacts a LEFT JOIN files f "
+      "  ON a.state = 'staged' AND f.build = a.build AND f.artifact = a.artifact "
+      "WHERE a.build = ?1 AND a.artifact = ?");
+  CheckProcess();
+  struct Found {
+    bool seen = false;
+    ArtifactStatus status;
+    std::vector<StagedFile> files;
+  };
+  std::unordered_map<std::string, Found> found;
+  Status s;
+  {
+    ReadPool::Lease reader = readers_->Acquire();
+    s = kQuery.Run(reader.get(), build, artifacts, [&](const Statement& row) {
+      Found& entry = found[row.Text(0)];
+      if (!entry.seen) ReadStatusColumns(row, 1, &entry.status);  // the same on each file's row
+      entry.seen = true;
+      if (!row.IsNull(6)) {
+        entry.files.push_back({row.Text(6), row.Int(7), row.Text(8), row.Text(9)});
+      }
+    });
+  }
+  statuses->clear();
+  files->clear();
+  if (!s.ok()) return s;
+  // In path order, as Files() gives them. A compound SELECT cannot order its arms, though
+  // the lookup through the files index usually yields that order already.
+  const auto by_path = [](const StagedFile& a, const StagedFile& b) { return a.path < b.path; };
+  for (auto& [artifact, entry] : found) {
+    if (!std::is_sorted(entry.files.begin(), entry.files.end(), by_path)) {
+      std::sort(entry.files.begin(), entry.files.end(), by_path);
+    }
+  }
+  statuses->reserve(artifacts.size());
+  files->reserve(artifacts.size());
+  for (const std::string& artifact : artifacts) {
+    auto it = found.find(artifact);
+    if (it == found.end()) {
+      statuses->emplace_back();
+      files->emplace_back();
+    } else {
+      statuses->push_back(it->second.status);
+      files->push_back(it->second.files);
+    }
+    statuses->back().artifact = artifact;
+  }
+  return Status::Ok();
 }
 
 Status StateDb::ClaimNext(const Owner& owner, int max_staging, std::optional<Claim>* claim) {
@@ -374,10 +503,10 @@ Status StateDb::Forget(const std::string& build, const std::vector<std::string>&
 }
 
 Status StateDb::Summary(StateSummary* summary) {
-  std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   *summary = StateSummary{};
-  return Run(&db_,
+  ReadPool::Lease reader = readers_->Acquire();
+  return Run(reader.get(),
              "SELECT (SELECT count(*) FROM artifacts WHERE state = 'staging'), "
              "       (SELECT count(*) FROM artifacts WHERE state = 'queued'), "
              "       (SELECT count(*) FROM artifacts WHERE state = 'failed'), "
@@ -393,13 +522,14 @@ Status StateDb::Summary(StateSummary* summary) {
 }
 
 Status StateDb::RecentBuilds(int limit, std::vector<BuildOverview>* builds) {
-  std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   builds->clear();
-  Status s = db_.Exec("BEGIN;");
+  ReadPool::Lease reader = readers_->Acquire();
+  ReadTransaction txn(reader.get());  // the builds and their artifacts from one snapshot
+  Status s = txn.Begin();
   if (s.ok()) {
     s = Run(
-        &db_,
+        reader.get(),
         "SELECT build, archive_url, last_used_at FROM builds ORDER BY last_used_at DESC LIMIT ?1",
         [&](Statement& st) { st.Bind(1, limit); },
         [&](const Statement& row) {
@@ -409,7 +539,7 @@ Status StateDb::RecentBuilds(int limit, std::vector<BuildOverview>* builds) {
   for (BuildOverview& build : *builds) {
     if (!s.ok()) break;
     s = Run(
-        &db_,
+        reader.get(),
         std::string("SELECT artifact, ") + kStatusColumns +
             " FROM artifacts WHERE build = ?1 ORDER BY artifact",
         [&](Statement& st) { st.Bind(1, build.build); },
@@ -420,17 +550,17 @@ Status StateDb::RecentBuilds(int limit, std::vector<BuildOverview>* builds) {
           build.artifacts.push_back(std::move(status));
         });
   }
-  Status end = db_.Exec(s.ok() ? "COMMIT;" : "ROLLBACK;");
-  return s.ok() ? end : s;
+  if (s.ok()) s = txn.Commit();
+  return s;
 }
 
 Status StateDb::StagedBuilds(const std::string& parent, std::vector<std::string>* names) {
-  std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   names->clear();
+  ReadPool::Lease reader = readers_->Acquire();
   // Builds directly below `parent` ("<parent>/<name>", no further '/') with something staged.
   return Run(
-      &db_,
+      reader.get(),
       "SELECT DISTINCT substr(b.build, length(?1) + 2) FROM builds b "
       "JOIN artifacts a ON a.build = b.build AND a.state = 'staged' "
       "WHERE substr(b.build, 1, length(?1) + 1) = ?1 || '/' "
@@ -441,11 +571,11 @@ Status StateDb::StagedBuilds(const std::string& parent, std::vector<std::string>
 
 Status StateDb::Files(const std::string& build, const std::string& artifact,
                       std::vector<StagedFile>* files) {
-  std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   files->clear();
+  ReadPool::Lease reader = readers_->Acquire();
   return Run(
-      &db_,
+      reader.get(),
       "SELECT path, size, coalesce(sha1, ''), coalesce(sha256, '') FROM files "
       "WHERE build = ?1 AND artifact = ?2 ORDER BY path",
       [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); },

@@ -6,7 +6,9 @@
 // request, and a restart forgets nothing. Schema: schema/*.sql.
 //
 // A StateDb is opened in the process that uses it (after fork) and aborts if another
-// process touches it. Its methods are thread-safe (one connection behind a mutex).
+// process touches it. Its methods are thread-safe: writes go through one connection behind a
+// mutex; reads lease one of a few read-only connections (ReadPool), so a request reading
+// state never queues behind a stager's write.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
 #include "fcgi/state/liveness.h"
+#include "fcgi/state/read_pool.h"
 #include "fcgi/state/sqlite.h"
 
 namespace devserver::state {
@@ -73,6 +76,9 @@ struct StateOptions {
   int busy_timeout_ms = 30000;
   int lease_seconds = 30;        // a claim not renewed for this long may be taken over
   int retry_delay_seconds = 60;  // a failed artifact is not retried sooner
+  // Read-only connections per process. More than the cores rarely helps: a read holds one
+  // for a few microseconds.
+  int read_connections = 4;
   Env* env = nullptr;            // clock; Env::Default() when null
   Liveness* liveness = nullptr;  // FileLockLiveness() when null
 };
@@ -91,9 +97,16 @@ class StateDb {
                  const std::vector<std::string>& artifacts, int priority,
                  std::vector<ArtifactStatus>* statuses);
 
-  // The current state of each artifact (kMissing for those without a row).
+  // The current state of each artifact (kMissing for those without a row), in the order
+  // asked, from one snapshot.
   Status Get(const std::string& build, const std::vector<std::string>& artifacts,
              std::vector<ArtifactStatus>* statuses);
+
+  // Get, plus the files of each staged artifact ((*files)[i] belongs to (*statuses)[i]; empty
+  // unless staged), read in one query: what /is_staged needs to check files on disk.
+  Status GetWithFiles(const std::string& build, const std::vector<std::string>& artifacts,
+                      std::vector<ArtifactStatus>* statuses,
+                      std::vector<std::vector<StagedFile>>* files);
 
   // Takes the most urgent claimable artifact for `owner`: queued ones, and staging ones
   // whose owner is dead or whose lease ran out. Empty when there is none, or when
@@ -123,20 +136,21 @@ class StateDb {
   // The `limit` most recently used builds, newest first.
   Status RecentBuilds(int limit, std::vector<BuildOverview>* builds);
 
-  // The files recorded for a staged artifact.
   // The names of the builds in folder `parent` ("x86-alex-release") with at least one staged
   // artifact: "R19-2003.0.0-a1-b1819", ... (unordered).
   Status StagedBuilds(const std::string& parent, std::vector<std::string>* names);
+  // The files recorded for a staged artifact.
   Status Files(const std::string& build, const std::string& artifact,
                std::vector<StagedFile>* files);
 
  private:
-  StateDb(Connection connection, const StateOptions& options);
+  StateDb(Connection connection, std::unique_ptr<ReadPool> readers, const StateOptions& options);
   // Aborts when used from a process other than the one that opened it.
   void CheckProcess() const;
   Status ReadStatus(const std::string& build, const std::string& artifact, ArtifactStatus* status);
 
-  Connection db_;
+  Connection db_;  // the writer; guarded by mu_
+  std::unique_ptr<ReadPool> readers_;
   StateOptions options_;
   int opener_pid_;
   std::mutex mu_;

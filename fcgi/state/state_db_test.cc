@@ -5,11 +5,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "fcgi/state/test_support.h"
 #include "tests/support/temp_dir.h"
@@ -124,6 +130,108 @@ TEST_F(StateDbTest, PublishRecordsFilesAndProgressShowsInHeartbeats) {
   EXPECT_TRUE(NothingToClaim(bob_));
   ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
   EXPECT_EQ(statuses[0].state, ArtifactState::kStaged);
+}
+
+TEST_F(StateDbTest, GetWithFilesGivesEachStateAsAskedAndTheFilesOfStagedOnes) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload", "stateful", "delta_payloads", "autotest"},
+                           0, &statuses)
+                  .ok());
+  Claim payload = MustClaim(alice_);
+  ASSERT_TRUE(db_->Publish(payload, {{"update.gz", 2000, "c2hhMQ==", "c2hhMjU2"},
+                                     {"au/x_nton/update.gz", 10, "", ""}})
+                  .ok());
+  Claim stateful = MustClaim(alice_);
+  ASSERT_TRUE(db_->Publish(stateful, {{"stateful.tgz", 30, "", ""}}).ok());
+  Claim delta = MustClaim(alice_);
+  ASSERT_TRUE(db_->Publish(delta, {}).ok());  // staged with no files: none in the build
+  Claim autotest = MustClaim(alice_);
+  ASSERT_TRUE(db_->Heartbeat(autotest, 5, 50).ok());
+  // Another build's files with the same names must not leak in.
+  ASSERT_TRUE(db_->Request("other/1", "gs://x/other/1", {"full_payload"}, 0, &statuses).ok());
+  ASSERT_TRUE(db_->Publish(MustClaim(alice_), {{"update.gz", 1, "", ""}}).ok());
+
+  std::vector<std::vector<StagedFile>> files;
+  const std::vector<std::string> asked = {"stateful",     "autotest",       "file:nope",
+                                          "full_payload", "delta_payloads", "stateful"};
+  ASSERT_TRUE(db_->GetWithFiles(kBuild, asked, &statuses, &files).ok());
+  ASSERT_EQ(statuses.size(), asked.size());
+  ASSERT_EQ(files.size(), asked.size());
+  for (size_t i = 0; i < asked.size(); ++i) EXPECT_EQ(statuses[i].artifact, asked[i]);
+  EXPECT_EQ(statuses[0].state, ArtifactState::kStaged);
+  ASSERT_EQ(files[0].size(), 1u);
+  EXPECT_EQ(files[0][0].path, "stateful.tgz");
+  EXPECT_EQ(files[0][0].size, 30);
+  EXPECT_EQ(statuses[1].state, ArtifactState::kStaging);
+  EXPECT_EQ(statuses[1].bytes_done, 5);
+  EXPECT_EQ(statuses[1].bytes_total, 50);
+  EXPECT_TRUE(files[1].empty());
+  EXPECT_EQ(statuses[2].state, ArtifactState::kMissing);
+  EXPECT_TRUE(files[2].empty());
+  EXPECT_EQ(statuses[3].state, ArtifactState::kStaged);
+  EXPECT_EQ(statuses[3].bytes_total, 2010);
+  ASSERT_EQ(files[3].size(), 2u);  // in path order, with their sums
+  EXPECT_EQ(files[3][0].path, "au/x_nton/update.gz");
+  EXPECT_EQ(files[3][0].sha1, "");
+  EXPECT_EQ(files[3][1].path, "update.gz");
+  EXPECT_EQ(files[3][1].size, 2000);
+  EXPECT_EQ(files[3][1].sha1, "c2hhMQ==");
+  EXPECT_EQ(files[3][1].sha256, "c2hhMjU2");
+  EXPECT_EQ(statuses[4].state, ArtifactState::kStaged);
+  EXPECT_TRUE(files[4].empty());
+  EXPECT_EQ(statuses[5].state, ArtifactState::kStaged);  // asked twice, answered twice
+  EXPECT_EQ(files[5].size(), 1u);
+
+  // The same answers as Get and Files, one artifact at a time.
+  std::vector<ArtifactStatus> one_by_one;
+  ASSERT_TRUE(db_->Get(kBuild, asked, &one_by_one).ok());
+  for (size_t i = 0; i < asked.size(); ++i) {
+    EXPECT_EQ(one_by_one[i].state, statuses[i].state) << asked[i];
+    std::vector<StagedFile> expected;
+    ASSERT_TRUE(db_->Files(kBuild, asked[i], &expected).ok());
+    ASSERT_EQ(expected.size(), files[i].size()) << asked[i];
+    for (size_t f = 0; f < expected.size(); ++f) EXPECT_EQ(expected[f].path, files[i][f].path);
+  }
+}
+
+TEST_F(StateDbTest, ReadsOfManyArtifactsAnswerEveryOne) {
+  // More names than one statement takes: answered in chunks, from one snapshot.
+  std::vector<std::string> asked;
+  asked.reserve(150);
+  for (int i = 0; i < 150; ++i) asked.push_back("file:f" + std::to_string(i));
+  std::vector<ArtifactStatus> statuses;
+  std::vector<std::string> requested(asked.begin(), asked.begin() + 100);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, requested, 0, &statuses).ok());
+  for (int i = 0; i < 3; ++i) {  // three of them staged, each with its one file
+    Claim claim = MustClaim(alice_);
+    ASSERT_TRUE(db_->Publish(claim, {{claim.artifact.substr(5), 1, "", ""}}).ok());
+  }
+  std::vector<std::vector<StagedFile>> files;
+  ASSERT_TRUE(db_->GetWithFiles(kBuild, asked, &statuses, &files).ok());
+  ASSERT_EQ(statuses.size(), asked.size());
+  std::vector<ArtifactStatus> plain;
+  ASSERT_TRUE(db_->Get(kBuild, asked, &plain).ok());
+  ASSERT_EQ(plain.size(), asked.size());
+  int staged = 0, queued = 0, missing = 0;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    EXPECT_EQ(statuses[i].artifact, asked[i]);
+    EXPECT_EQ(plain[i].artifact, asked[i]);
+    EXPECT_EQ(plain[i].state, statuses[i].state) << asked[i];
+    const ArtifactState want = i < 100 ? statuses[i].state : ArtifactState::kMissing;
+    EXPECT_EQ(statuses[i].state, want) << asked[i];
+    staged += statuses[i].state == ArtifactState::kStaged ? 1 : 0;
+    queued += statuses[i].state == ArtifactState::kQueued ? 1 : 0;
+    missing += statuses[i].state == ArtifactState::kMissing ? 1 : 0;
+    if (statuses[i].state == ArtifactState::kStaged) {
+      ASSERT_EQ(files[i].size(), 1u);
+      EXPECT_EQ("file:" + files[i][0].path, asked[i]);
+    } else {
+      EXPECT_TRUE(files[i].empty());
+    }
+  }
+  EXPECT_EQ(staged, 3);
+  EXPECT_EQ(queued, 97);
+  EXPECT_EQ(missing, 50);
 }
 
 TEST_F(StateDbTest, StagedBuildsAreThoseOfTheFolderWithSomethingStaged) {
@@ -297,17 +405,141 @@ TEST_F(StateDbTest, StateSurvivesReopening) {
 }
 
 TEST_F(StateDbTest, UseFromAnotherProcessAborts) {
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    std::vector<ArtifactStatus> statuses;
-    (void)db_->Get(kBuild, {"full_payload"}, &statuses);
-    _exit(0);  // not reached
+  // The writer and the read-only connections alike.
+  const std::vector<std::function<void()>> uses = {
+      [&] {
+        std::vector<ArtifactStatus> statuses;
+        (void)db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses);
+      },
+      [&] {
+        std::vector<ArtifactStatus> statuses;
+        (void)db_->Get(kBuild, {"full_payload"}, &statuses);
+      },
+      [&] {
+        std::vector<ArtifactStatus> statuses;
+        std::vector<std::vector<StagedFile>> files;
+        (void)db_->GetWithFiles(kBuild, {"full_payload"}, &statuses, &files);
+      },
+      [&] {
+        StateSummary summary;
+        (void)db_->Summary(&summary);
+      },
+  };
+  for (size_t i = 0; i < uses.size(); ++i) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      uses[i]();
+      _exit(0);  // not reached
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "use " << i;
+    EXPECT_EQ(WTERMSIG(status), SIGABRT) << "use " << i;
   }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+}
+
+// Liveness that, once armed, holds whoever asks inside the writer's mutex (ClaimNext asks
+// from SQL) until released: a write that takes its time.
+class StallingLiveness : public Liveness {
+ public:
+  bool IsAlive(const std::string&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!armed_) return true;
+    stalled_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return released_; });
+    return true;
+  }
+  void Arm() {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = true;
+  }
+  void WaitUntilStalled() {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [&] { return stalled_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool armed_ = false;
+  bool stalled_ = false;
+  bool released_ = false;
+};
+
+TEST_F(StateDbTest, ReadsDoNotWaitForTheWriter) {
+  StallingLiveness stalling;
+  options_.liveness = &stalling;
+  db_ = Open();
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload", "stateful"}, 0, &statuses).ok());
+  std::optional<Claim> claim;
+  ASSERT_TRUE(db_->ClaimNext(alice_, 100, &claim).ok());
+  ASSERT_TRUE(claim.has_value());
+  ASSERT_TRUE(db_->Publish(*claim, {{"update.gz", 1, "", ""}}).ok());
+  ASSERT_TRUE(db_->ClaimNext(alice_, 100, &claim).ok());
+  ASSERT_TRUE(claim.has_value());  // stateful is staging now
+  // Bob's look for work asks whether alice lives, and stalls there holding the writer.
+  stalling.Arm();
+  auto stalled_claim = std::async(std::launch::async, [&] {
+    std::optional<Claim> taken;
+    return db_->ClaimNext(bob_, 100, &taken);
+  });
+  stalling.WaitUntilStalled();
+
+  auto reads = std::async(std::launch::async, [&] {
+    std::vector<ArtifactStatus> got;
+    std::vector<std::vector<StagedFile>> files;
+    std::vector<StagedFile> one;
+    StateSummary summary;
+    std::vector<BuildOverview> builds;
+    std::vector<std::string> names;
+    bool ok = db_->GetWithFiles(kBuild, {"full_payload", "stateful"}, &got, &files).ok() &&
+              got.at(0).state == ArtifactState::kStaged &&
+              got.at(1).state == ArtifactState::kStaging;
+    ok = ok && db_->Get(kBuild, {"full_payload"}, &got).ok();
+    ok = ok && db_->Files(kBuild, "full_payload", &one).ok() && one.size() == 1;
+    ok = ok && db_->Summary(&summary).ok() && summary.staging == 1;
+    ok = ok && db_->RecentBuilds(5, &builds).ok() && builds.size() == 1;
+    ok = ok && db_->StagedBuilds("x86-alex-release", &names).ok() && names.size() == 1;
+    return ok;
+  });
+  const bool finished = reads.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  stalling.Release();
+  EXPECT_TRUE(finished) << "reads queued behind the stalled writer";
+  EXPECT_TRUE(reads.get());
+  EXPECT_TRUE(stalled_claim.get().ok());
+  db_.reset();  // before `stalling` goes
+}
+
+// The file keeps a rollback journal: while another connection commits, the file is locked
+// and a reader must wait it out, never answer SQLITE_BUSY.
+TEST_F(StateDbTest, ReadsWaitOutAnotherConnectionsCommit) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  Connection other;
+  ASSERT_TRUE(Connection::Open(dir_.Sub("state.db"), 1000, &other).ok());
+  ASSERT_TRUE(other.Exec("BEGIN EXCLUSIVE; UPDATE artifacts SET attempts = 7;").ok());
+  auto committer = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return other.Exec("COMMIT;");
+  });
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::vector<StagedFile>> files;
+  Status s = db_->GetWithFiles(kBuild, {"full_payload"}, &statuses, &files);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(committer.get().ok());
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(statuses.at(0).attempts, 7);  // what the commit wrote
+  EXPECT_GE(waited, std::chrono::milliseconds(200));
+  s = db_->Get(kBuild, {"full_payload"}, &statuses);
+  EXPECT_TRUE(s.ok()) << s.message();
 }
 
 // Many processes race to claim the same rows: each row is claimed exactly once, every claim

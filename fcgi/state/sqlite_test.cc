@@ -1,0 +1,161 @@
+// The SQLite wrapper: cached statements and read-only connections.
+#include "fcgi/state/sqlite.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "fcgi/state/statement_cache.h"
+#include "tests/support/temp_dir.h"
+
+namespace devserver::state {
+namespace {
+
+class SqliteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(Connection::Open(path_, 1000, &db_).ok());
+    ASSERT_TRUE(db_.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT);"
+                         "INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three');")
+                    .ok());
+  }
+
+  // Leases `sql`, lets `use` bind and step it; the lease ends on return.
+  template <typename Use>
+  void WithCached(const std::string& sql, Use use) {
+    LeasedStatement st;
+    Status s = db_.Cached(sql, &st);
+    ASSERT_TRUE(s.ok()) << s.message();
+    use(*st);
+  }
+  static std::string FirstText(Statement& st) {
+    bool row = false;
+    EXPECT_TRUE(st.Step(&row).ok());
+    EXPECT_TRUE(row);
+    return row ? st.Text(0) : "";
+  }
+
+  testing::TempDir dir_{"devserver-sqlite"};
+  std::string path_ = dir_.Sub("test.db");
+  Connection db_;
+};
+
+TEST_F(SqliteTest, CachedStatementIsPreparedOnceAndTakesFreshBindingsEachUse) {
+  const std::string sql = "SELECT v FROM t WHERE k = ?1";
+  for (int64_t k : {1, 3, 2}) {
+    WithCached(sql, [&](Statement& st) {
+      st.Bind(1, k);
+      EXPECT_EQ(FirstText(st), k == 1 ? "one" : k == 2 ? "two" : "three");
+    });
+  }
+  EXPECT_EQ(db_.statement_cache().prepared(), 1);
+  EXPECT_EQ(db_.statement_cache().size(), 1u);
+}
+
+TEST_F(SqliteTest, BindingsDoNotCarryOverToTheNextUse) {
+  const std::string sql = "SELECT ?1 IS NULL";
+  WithCached(sql, [&](Statement& st) {
+    st.Bind(1, int64_t{7});
+    bool row = false;
+    ASSERT_TRUE(st.Step(&row).ok());
+    EXPECT_EQ(st.Int(0), 0);
+  });
+  WithCached(sql, [&](Statement& st) {  // nothing bound this time
+    bool row = false;
+    ASSERT_TRUE(st.Step(&row).ok());
+    EXPECT_EQ(st.Int(0), 1);
+  });
+}
+
+TEST_F(SqliteTest, AStatementLeftMidwayStartsOverOnItsNextUse) {
+  const std::string sql = "SELECT v FROM t ORDER BY k";
+  WithCached(sql, [&](Statement& st) { EXPECT_EQ(FirstText(st), "one"); });
+  WithCached(sql, [&](Statement& st) {
+    EXPECT_EQ(FirstText(st), "one");
+    EXPECT_EQ(FirstText(st), "two");
+  });
+}
+
+TEST_F(SqliteTest, DifferentSqlGetsDifferentStatements) {
+  for (int i = 0; i < 3; ++i) {
+    WithCached("SELECT 'a'", [&](Statement& st) { EXPECT_EQ(FirstText(st), "a"); });
+    WithCached("SELECT 'b'", [&](Statement& st) { EXPECT_EQ(FirstText(st), "b"); });
+  }
+  EXPECT_EQ(db_.statement_cache().size(), 2u);
+  EXPECT_EQ(db_.statement_cache().prepared(), 2);
+}
+
+TEST_F(SqliteTest, TheSameSqlRunInsideItsOwnRowLoopGetsASecondStatement) {
+  const std::string sql = "SELECT v FROM t ORDER BY k";
+  WithCached(sql, [&](Statement& outer) {
+    EXPECT_EQ(FirstText(outer), "one");
+    WithCached(sql, [&](Statement& inner) { EXPECT_EQ(FirstText(inner), "one"); });
+    EXPECT_EQ(FirstText(outer), "two");  // the inner use did not move or reset the outer cursor
+  });
+  EXPECT_EQ(db_.statement_cache().size(), 1u);
+  EXPECT_EQ(db_.statement_cache().prepared(), 2);
+  WithCached(sql, [&](Statement& st) { EXPECT_EQ(FirstText(st), "one"); });
+  EXPECT_EQ(db_.statement_cache().prepared(), 2);  // the cached one is back
+}
+
+TEST_F(SqliteTest, AFailedStepLeavesTheCachedStatementUsable) {
+  const std::string sql = "INSERT INTO t (k, v) VALUES (?1, 'x')";
+  WithCached(sql, [&](Statement& st) { EXPECT_FALSE(st.Bind(1, int64_t{1}).Run().ok()); });
+  WithCached(sql, [&](Statement& st) { EXPECT_TRUE(st.Bind(1, int64_t{4}).Run().ok()); });
+  WithCached("SELECT count(*) FROM t", [&](Statement& st) { EXPECT_EQ(FirstText(st), "4"); });
+}
+
+TEST_F(SqliteTest, CachedStatementsFollowSchemaChanges) {
+  const std::string sql = "SELECT * FROM t WHERE k = 1";
+  WithCached(sql, [&](Statement& st) { EXPECT_EQ(FirstText(st), "1"); });
+  ASSERT_TRUE(db_.Exec("DROP TABLE t; CREATE TABLE t (name TEXT, k INTEGER);"
+                       "INSERT INTO t VALUES ('renamed', 1);")
+                  .ok());
+  WithCached(sql, [&](Statement& st) { EXPECT_EQ(FirstText(st), "renamed"); });
+}
+
+// A statement stopped before its last row holds a read lock until reset: the lease must
+// reset it, or the next writer (here another connection, never waiting) could not commit.
+TEST_F(SqliteTest, EndingALeaseReleasesTheReadLock) {
+  Connection writer;
+  ASSERT_TRUE(Connection::Open(path_, 0, &writer).ok());
+  const std::string sql = "SELECT v FROM t ORDER BY k";
+  {
+    LeasedStatement st;
+    ASSERT_TRUE(db_.Cached(sql, &st).ok());
+    EXPECT_EQ(FirstText(*st), "one");
+    // While it is out, the lock is held: the check below would pass for no reason otherwise.
+    ASSERT_TRUE(writer.Exec("BEGIN IMMEDIATE; INSERT INTO t VALUES (10, 'ten');").ok());
+    EXPECT_FALSE(writer.Exec("COMMIT;").ok());
+    ASSERT_TRUE(writer.Exec("ROLLBACK;").ok());
+  }
+  EXPECT_TRUE(writer.Exec("BEGIN IMMEDIATE; INSERT INTO t VALUES (10, 'ten'); COMMIT;").ok());
+}
+
+TEST_F(SqliteTest, AFullCachePreparesTheRestForOneUse) {
+  StatementCache cache(2);
+  for (int round = 0; round < 2; ++round) {
+    for (const char* sql : {"SELECT 1", "SELECT 2", "SELECT 3"}) {
+      LeasedStatement st;
+      ASSERT_TRUE(cache.Lease(&db_, sql, &st).ok());
+      EXPECT_EQ(FirstText(*st), std::string(sql).substr(7));
+    }
+  }
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.prepared(), 4);  // the first two once, the third on each use
+}
+
+TEST_F(SqliteTest, ReadingConnectionReadsButNeverWrites) {
+  Connection reader;
+  ASSERT_TRUE(Connection::OpenForReading(path_, 1000, &reader).ok());
+  LeasedStatement st;
+  ASSERT_TRUE(reader.Cached("SELECT count(*) FROM t", &st).ok());
+  EXPECT_EQ(FirstText(*st), "3");
+  EXPECT_FALSE(reader.Exec("INSERT INTO t VALUES (9, 'nine');").ok());
+  // It never creates a file either.
+  Connection nothing;
+  EXPECT_FALSE(Connection::OpenForReading(dir_.Sub("absent.db"), 1000, &nothing).ok());
+}
+
+}  // namespace
+}  // namespace devserver::state
