@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <filesystem>
 
 #include "fcgi/base/log.h"
@@ -89,16 +88,7 @@ void StagingService::Shutdown() {
 
 Status StagingService::Request(const BuildRef& ref, const std::vector<std::string>& artifacts,
                                int priority, ArtifactStatuses* statuses) {
-  // Most calls name builds that are already staged (every /download after the first): a
-  // read from the pool answers them, so they never queue for the single write lock.
-  Status s = db_->Get(ref.folder, artifacts, statuses);
-  if (s.ok() && !statuses->empty() &&
-      std::all_of(statuses->begin(), statuses->end(), [](const state::ArtifactStatus& st) {
-        return st.state == state::ArtifactState::kStaged;
-      })) {
-    return s;
-  }
-  s = db_->Request(ref.folder, ref.archive_url, artifacts, priority, statuses);
+  Status s = db_->Request(ref.folder, ref.archive_url, artifacts, priority, statuses);
   if (!s.ok()) return s;
   for (const auto& status : *statuses) {
     if (status.state == state::ArtifactState::kQueued) {

@@ -214,12 +214,50 @@ Status StateDb::ReadStatus(const std::string& build, const std::string& artifact
       [&](const Statement& row) { ReadStatusColumns(row, 0, status); });
 }
 
+bool StateDb::RequestChangesNothing(const std::string& build,
+                                    const std::vector<std::string>& artifacts, int priority,
+                                    int64_t now, std::vector<ArtifactStatus>* statuses) {
+  static const NamesQuery kQuery(std::string("SELECT a.artifact, ") + kStatusColumns +
+                                 ", a.priority, coalesce(a.retry_after, 0), b.last_used_at "
+                                 "FROM artifacts a JOIN builds b ON b.build = a.build "
+                                 "WHERE a.build = ?1 AND a.artifact = ?");
+  std::unordered_map<std::string, ArtifactStatus> found;
+  bool changes = false;
+  Status s;
+  {
+    ReadPool::Lease reader = readers_->Acquire();
+    s = kQuery.Run(reader.get(), build, artifacts, [&](const Statement& row) {
+      ArtifactStatus& status = found[row.Text(0)];
+      ReadStatusColumns(row, 1, &status);
+      const bool retry_due = status.state == ArtifactState::kFailed && row.Int(7) <= now;
+      const bool more_urgent = priority < row.Int(6) && status.state != ArtifactState::kStaged &&
+                               status.state != ArtifactState::kFailed;
+      const bool usage_stale = row.Int(8) < now - kLastUsedResolutionSeconds;
+      changes = changes || retry_due || more_urgent || usage_stale;
+    });
+  }
+  if (!s.ok() || changes || found.size() < artifacts.size()) return false;
+  statuses->clear();
+  statuses->reserve(artifacts.size());
+  for (const std::string& artifact : artifacts) {
+    auto it = found.find(artifact);
+    if (it == found.end()) return false;  // a missing row: it must be queued
+    statuses->push_back(it->second);
+    statuses->back().artifact = artifact;
+  }
+  return true;
+}
+
 Status StateDb::Request(const std::string& build, const std::string& archive_url,
                         const std::vector<std::string>& artifacts, int priority,
                         std::vector<ArtifactStatus>* statuses) {
-  std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   const int64_t now = options_.env->WallSeconds();
+  // Most requests name builds that are staged or under way (every /download after the first,
+  // every waiter's poll): a read shows they would change nothing, and they never queue for
+  // the single write lock.
+  if (RequestChangesNothing(build, artifacts, priority, now, statuses)) return Status::Ok();
+  std::lock_guard<std::mutex> lock(mu_);
   WriteTransaction txn(&db_);
   Status s = txn.Begin();
   if (s.ok()) {

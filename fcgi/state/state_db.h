@@ -85,14 +85,20 @@ struct StateOptions {
 
 class StateDb {
  public:
+  // builds.last_used_at is rewritten only when it is older than this, so that repeated
+  // requests for a staged build are reads. Eviction by LRU needs no finer clock.
+  static constexpr int64_t kLastUsedResolutionSeconds = 60;
+
   // Opens the file, creating it and applying migrations as needed.
   static Status Open(const std::string& path, const StateOptions& options,
                      std::unique_ptr<StateDb>* db);
   ~StateDb();
 
   // Records that a caller wants these artifacts of `build`: a missing one is queued, a
-  // failed one past its retry delay is queued again. Marks the build used. Fills the state
-  // each artifact is in afterwards.
+  // failed one past its retry delay is queued again, a queued or staging one takes the more
+  // urgent priority. Marks the build used (builds.last_used_at, kept to within
+  // kLastUsedResolutionSeconds). Fills the state each artifact is in afterwards. A request
+  // that would change nothing is answered from a read, without the write lock.
   Status Request(const std::string& build, const std::string& archive_url,
                  const std::vector<std::string>& artifacts, int priority,
                  std::vector<ArtifactStatus>* statuses);
@@ -148,6 +154,10 @@ class StateDb {
   // Aborts when used from a process other than the one that opened it.
   void CheckProcess() const;
   Status ReadStatus(const std::string& build, const std::string& artifact, ArtifactStatus* status);
+  // True, with `statuses` filled, when Request would write nothing: every row exists, none is
+  // due a retry or a more urgent priority, and the build's use was recorded recently.
+  bool RequestChangesNothing(const std::string& build, const std::vector<std::string>& artifacts,
+                             int priority, int64_t now, std::vector<ArtifactStatus>* statuses);
 
   Connection db_;  // the writer; guarded by mu_
   std::unique_ptr<ReadPool> readers_;

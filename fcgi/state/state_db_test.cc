@@ -309,6 +309,36 @@ TEST_F(StateDbTest, FailureKeepsItsCauseUntilTheRetryDelayPasses) {
   EXPECT_EQ(StatusOf("full_payload").error, "");
 }
 
+TEST_F(StateDbTest, RepeatedRequestsRecordUseOncePerResolution) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  ASSERT_TRUE(db_->Publish(MustClaim(alice_), {{"update.gz", 1, "", ""}}).ok());
+  const int64_t first_use = clock_.WallSeconds();
+  auto last_used = [&] {
+    std::vector<BuildOverview> builds;
+    EXPECT_TRUE(db_->RecentBuilds(1, &builds).ok());
+    return builds.empty() ? int64_t{-1} : builds[0].last_used_at;
+  };
+  clock_.Advance(StateDb::kLastUsedResolutionSeconds);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  EXPECT_EQ(statuses[0].state, ArtifactState::kStaged);
+  EXPECT_EQ(last_used(), first_use);  // within the resolution: a read, no write
+  clock_.Advance(1);
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
+  EXPECT_EQ(statuses[0].state, ArtifactState::kStaged);
+  EXPECT_EQ(last_used(), clock_.WallSeconds());
+}
+
+TEST_F(StateDbTest, MoreUrgentRequestRaisesAQueuedArtifactsPriority) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"autotest"}, 1, &statuses).ok());
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"stateful"}, 1, &statuses).ok());
+  // The same second, so only the priority makes this request a write.
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"stateful"}, 0, &statuses).ok());
+  EXPECT_EQ(MustClaim(alice_).artifact, "stateful");
+  EXPECT_EQ(MustClaim(alice_).artifact, "autotest");
+}
+
 TEST_F(StateDbTest, HostLimitCountsOnlyLiveClaims) {
   std::vector<ArtifactStatus> statuses;
   ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());
