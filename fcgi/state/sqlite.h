@@ -15,13 +15,15 @@
 
 namespace devserver::state {
 
+class BusyWait;
 class Statement;
 class StatementCache;
 class LeasedStatement;
 
 class Connection {
  public:
-  // Opens (creating if needed) the database file; sets the busy timeout and foreign keys.
+  // Opens (creating if needed) the database file; sets foreign keys, and makes a call that
+  // finds the file locked wait up to `busy_timeout_ms` for it (see BusyWait in sqlite.cc).
   static Status Open(const std::string& path, int busy_timeout_ms, Connection* out);
   // Opens an existing database file for reading only (PRAGMA query_only). The file is still
   // opened read-write: a read-only handle that finds the hot journal of a crashed writer fails
@@ -57,6 +59,8 @@ class Connection {
   // Behind a pointer so that leases stay valid when the connection moves; finalized before
   // the handle closes (sqlite3_close refuses a handle with live statements).
   std::unique_ptr<StatementCache> cache_;
+  // The busy handler's state; SQLite holds its address, so it must not move either.
+  std::unique_ptr<BusyWait> busy_;
 };
 
 class Statement {

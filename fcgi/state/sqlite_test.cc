@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include "fcgi/state/statement_cache.h"
 #include "tests/support/temp_dir.h"
@@ -155,6 +159,35 @@ TEST_F(SqliteTest, ReadingConnectionReadsButNeverWrites) {
   // It never creates a file either.
   Connection nothing;
   EXPECT_FALSE(Connection::OpenForReading(dir_.Sub("absent.db"), 1000, &nothing).ok());
+}
+
+// The busy handler (BusyWait) waits for a lock while it is held, then gives up at the
+// timeout with SQLITE_BUSY rather than waiting forever; a moved connection keeps it.
+TEST_F(SqliteTest, ALockedFileIsWaitedForUntilTheTimeoutThenBusy) {
+  ASSERT_TRUE(db_.Exec("BEGIN EXCLUSIVE;").ok());
+  Connection opened;
+  ASSERT_TRUE(Connection::Open(path_, 300, &opened).ok());
+  Connection other = std::move(opened);
+  const auto started = std::chrono::steady_clock::now();
+  const Status s = other.Exec("BEGIN IMMEDIATE;");
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("database is locked"), std::string::npos) << s.message();
+  EXPECT_GE(waited, std::chrono::milliseconds(300));
+  EXPECT_LT(waited, std::chrono::seconds(3));
+
+  // Released while it waits: the waiter gets the lock, well before its timeout.
+  Connection patient;
+  ASSERT_TRUE(Connection::Open(path_, 20000, &patient).ok());
+  auto released = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the holder's work
+    return db_.Exec("COMMIT;");
+  });
+  const auto again = std::chrono::steady_clock::now();
+  const Status got = patient.Exec("BEGIN IMMEDIATE; COMMIT;");
+  EXPECT_TRUE(got.ok()) << got.message();
+  EXPECT_TRUE(released.get().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(5));
 }
 
 }  // namespace
