@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 
 #include "fcgi/base/env.h"
 #include "fcgi/extract/member_path.h"
+#include "fcgi/extract/zip_directory.h"
 
 namespace devserver::extract {
 namespace {
@@ -162,6 +164,9 @@ class Extraction {
   int64_t archive_bytes_ = 0;
   ExtractStats stats_;
 
+  UniqueFd archive_fd_;  // before archive_, which reads it until freed
+  // Zip names stored with backslashes, as libarchive gives them ('/' instead) -> as stored.
+  std::map<std::string, std::string> zip_backslashed_;
   std::unique_ptr<archive, ArchiveDeleter> archive_;
   UniqueFd root_;
   // The chain of open directories of the last member: dirs_[i] is component i.
@@ -178,27 +183,48 @@ class Extraction {
 };
 
 Status Extraction::Run(const std::string& dest_dir) {
+  archive_fd_.Reset(open(archive_path_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (archive_fd_.get() < 0) return OsError("cannot read the archive", errno);
   struct stat st {};
-  if (stat(archive_path_.c_str(), &st) != 0) return OsError("cannot read the archive", errno);
+  if (fstat(archive_fd_.get(), &st) != 0) return OsError("cannot read the archive", errno);
   archive_bytes_ = st.st_size;
 
   root_.Reset(open(dest_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (root_.get() < 0) return OsError("opening " + dest_dir, errno);
 
+  // The format is chosen here, by the first bytes, not left to libarchive's bidding: a zip is
+  // a file that starts like one, and only then is its central directory checked (see
+  // zip_directory.h) and the zip reader enabled. Otherwise an uncompressed tar that ends in a
+  // zip member could be read as that zip, and a zip with data in front of it (a
+  // self-extractor) would go unchecked.
+  std::string head(4, '\0');
+  const ssize_t head_bytes = pread(archive_fd_.get(), head.data(), head.size(), 0);
+  head.resize(head_bytes > 0 ? static_cast<size_t>(head_bytes) : 0);
+  const bool zip = LooksLikeZip(head);
+  if (zip) {
+    if (std::string why = CheckZipDirectory(archive_fd_.get(), archive_bytes_, limits_.max_entries,
+                                            &zip_backslashed_);
+        !why.empty()) {
+      return Fail(why);
+    }
+  }
+
   archive_.reset(archive_read_new());
   if (!archive_) return Fail("out of memory");
-  // Decompressors built into libarchive only: filter_all would also accept formats that
-  // libarchive decodes by running an external program.
-  archive_read_support_filter_gzip(archive_.get());
-  archive_read_support_filter_bzip2(archive_.get());
-  archive_read_support_filter_xz(archive_.get());
-  archive_read_support_filter_zstd(archive_.get());
-  archive_read_support_format_tar(archive_.get());
-  archive_read_support_format_zip(archive_.get());
-  // By file name, so the zip reader can seek to the central directory, the authoritative list
-  // of members.
-  if (archive_read_open_filename(archive_.get(), archive_path_.c_str(), kReadBlockBytes) !=
-      ARCHIVE_OK) {
+  if (zip) {
+    archive_read_support_format_zip(archive_.get());
+  } else {
+    // Decompressors built into libarchive only: filter_all would also accept formats that
+    // libarchive decodes by running an external program.
+    archive_read_support_filter_gzip(archive_.get());
+    archive_read_support_filter_bzip2(archive_.get());
+    archive_read_support_filter_xz(archive_.get());
+    archive_read_support_filter_zstd(archive_.get());
+    archive_read_support_format_tar(archive_.get());
+  }
+  // A regular file's descriptor is seekable to libarchive, so the zip reader can go to the
+  // central directory, the authoritative list of members: the one just checked.
+  if (archive_read_open_fd(archive_.get(), archive_fd_.get(), kReadBlockBytes) != ARCHIVE_OK) {
     return ArchiveError("cannot open the archive");
   }
 
@@ -248,6 +274,9 @@ Status Extraction::Member(archive_entry* entry) {
   name_ = NormalizeMemberName(raw);
   if (name_.empty()) return Status::Ok();  // "." or "./": dest_dir itself
   if (!selector_.Selects(name_)) return Status::Ok();
+  if (auto it = zip_backslashed_.find(raw); it != zip_backslashed_.end()) {
+    return RefuseMember(it->second, "has a backslash in its name");
+  }
   if (Status s = Refusal(entry, name_); !s.ok()) return s;
 
   SplitPath(name_, &parts_);

@@ -6,7 +6,8 @@
 // the static root) and refuses, with the reason, any archive that:
 //   - names a member by an absolute path, with a ".." segment, an empty name, a backslash or
 //     a control character (also refused: empty or "." segments inside a name, "a//b", "a/./b";
-//     leading "./" and a trailing '/' are fine);
+//     leading "./" and a trailing '/' are fine), or a name longer than 3072 bytes or deeper
+//     than 256 components (member_path.h);
 //   - holds a hard link, a device node, a FIFO or a socket;
 //   - holds a symbolic link that is absolute or resolves (lexically, from its directory)
 //     outside `dest_dir`, or puts a member under a symbolic link; a target may only climb
@@ -15,19 +16,22 @@
 //   - holds the same path twice, or a path `dest_dir` already has (repeated directory
 //     entries are fine);
 //   - is encrypted (zip);
+//   - is a zip whose central directory lists members whose bytes overlap (the same data
+//     under two names: a bomb that needs no compression ratio), or more members than the
+//     entry budget; both checked before libarchive loads the directory (zip_directory.h);
 //   - exceeds a budget of ExtractLimits (total bytes written, entries, expansion ratio, time);
 //   - is truncated, corrupt or not a tar/zip archive (libarchive's reason).
 // Only the members the filter selects are checked: the others are read past, never created.
 // Formats: tar (ustar, pax, GNU, sparse members kept sparse) plain or gzip/bzip2/xz/zstd
-// compressed, and zip; only decompressors inside libarchive are enabled, so no archive makes
-// the worker run an external program. Names are read as UTF-8 (pax and zip store them so).
-// Nothing is ever written outside `dest_dir`: every file is created relative to a directory
-// descriptor opened below it, component by component, with O_NOFOLLOW, so neither a link in
-// the archive nor a concurrent change of the tree can redirect a write. No chdir(2): workers
-// are threaded. Modes keep only the 0777 bits (no setuid/setgid/sticky), plus u+rw so the
-// service can always serve and delete what it unpacked; directories are always 0755; files
-// keep their modification time; ownership is never applied. On any refusal the caller
-// deletes `dest_dir`; the extractor does not clean up.
+// compressed, and zip (a file that starts with a zip header, nothing in front of it); only
+// decompressors inside libarchive are enabled, so no archive makes the worker run an external
+// program. Names are read as UTF-8 (pax and zip store them so). Nothing is ever written outside
+// `dest_dir`: every file is created relative to a directory descriptor opened below it, component
+// by component, with O_NOFOLLOW, so neither a link in the archive nor a concurrent change of the
+// tree can redirect a write. No chdir(2): workers are threaded. Modes keep only the 0777 bits (no
+// setuid/setgid/sticky), plus u+rw so the service can always serve and delete what it unpacked;
+// directories are always 0755; files keep their modification time; ownership is never applied. On
+// any refusal the caller deletes `dest_dir`; the extractor does not clean up.
 //
 // Errors are one line starting with the archive's file name:
 //   "<archive>: member <name> <reason>"      a member the policy refuses, e.g.

@@ -33,8 +33,15 @@ std::string CheckMemberName(std::string_view name) {
     if (IsControl(c)) return "has a control character in its name";
   }
   if (name.find('\\') != std::string_view::npos) return "has a backslash in its name";
+  if (name.size() > kMaxMemberNameBytes) {
+    return "has a name longer than " + std::to_string(kMaxMemberNameBytes) + " bytes";
+  }
   size_t start = 0;
+  size_t depth = 0;
   while (true) {
+    if (++depth > kMaxMemberDepth) {
+      return "has more than " + std::to_string(kMaxMemberDepth) + " path components";
+    }
     const size_t slash = name.find('/', start);
     const std::string_view part = name.substr(
         start, slash == std::string_view::npos ? std::string_view::npos : slash - start);

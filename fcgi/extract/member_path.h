@@ -4,6 +4,7 @@
 // on its own.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,9 +18,16 @@ namespace devserver::extract {
 // members are skipped. A lone "/" stays "/" so it is refused as absolute.
 std::string_view NormalizeMemberName(std::string_view raw);
 
+// Limits on a member's name. Builds hold names of a few hundred bytes and a few dozen levels;
+// past these a tree is one that nginx and the tools that walk or delete it by path cannot
+// handle (a path past PATH_MAX, 4096, with the static root in front; a recursion per
+// level), so it is refused instead of unpacked.
+constexpr size_t kMaxMemberNameBytes = 3072;
+constexpr size_t kMaxMemberDepth = 256;  // path components
+
 // Why a normalised, non-empty member name is refused ("has a '..' path component"), or "" when
-// it is acceptable. Refused: absolute, control characters (< 0x20, 0x7f), backslashes, and
-// empty, "." or ".." path components.
+// it is acceptable. Refused: absolute, control characters (< 0x20, 0x7f), backslashes,
+// empty, "." or ".." path components, and names past the limits above.
 std::string CheckMemberName(std::string_view name);
 
 // Why a symbolic link `member` (normalised, already accepted by CheckMemberName) may not point

@@ -20,6 +20,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -244,10 +246,12 @@ inline std::string WriteData(archive* a, const TestEntry& e) {
 
 }  // namespace test_archive_internal
 
-// Writes `entries`, in order, as an archive at `path`. Returns "" or what failed, with
-// libarchive's reason (a test that needs an optional feature such as zip encryption can
-// skip on it).
-inline std::string WriteTestArchive(const std::string& path, const std::vector<TestEntry>& entries,
+// Writes `count` entries, the i-th made by `entry_at(i)` when it is written, as an archive at
+// `path`: archives of a million members without a million TestEntry objects in memory.
+// Returns "" or what failed, with libarchive's reason (a test that needs an optional feature
+// such as zip encryption can skip on it).
+inline std::string WriteTestArchive(const std::string& path, int64_t count,
+                                    const std::function<TestEntry(int64_t)>& entry_at,
                                     const ArchiveOptions& options = {}) {
   namespace internal = test_archive_internal;
   // Names are UTF-8, as from tar run in a UTF-8 locale; uselocale() is per thread, so this
@@ -271,7 +275,8 @@ inline std::string WriteTestArchive(const std::string& path, const std::vector<T
   }
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(),
                                                                       archive_entry_free);
-  for (const TestEntry& e : entries) {
+  for (int64_t i = 0; i < count; ++i) {
+    const TestEntry e = entry_at(i);
     archive_entry_clear(entry.get());
     internal::Describe(e, entry.get());
     if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) {
@@ -282,5 +287,209 @@ inline std::string WriteTestArchive(const std::string& path, const std::vector<T
   if (archive_write_close(a.get()) != ARCHIVE_OK) return internal::Error(a.get(), "close");
   return "";
 }
+
+// One ustar header block for a regular file `name` (< 100 bytes) of `size` bytes, made by
+// hand: libarchive's writer spends tens of microseconds per member, too slow for archives of
+// a million members.
+inline std::string UstarHeader(const std::string& name, int64_t size, int mode = 0644) {
+  std::string h(512, '\0');
+  auto octal = [&](size_t at, size_t width, int64_t value) {
+    std::string digits(width - 1, '0');
+    for (size_t i = width - 1; i-- > 0 && value > 0; value /= 8) {
+      digits[i] = static_cast<char>('0' + value % 8);
+    }
+    h.replace(at, width - 1, digits);
+  };
+  h.replace(0, std::min<size_t>(name.size(), 99), name.substr(0, 99));
+  octal(100, 8, mode);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, size);
+  octal(136, 12, 1700000000);
+  h[156] = '0';
+  h.replace(257, 6, std::string("ustar\0", 6));
+  h.replace(263, 2, "00");
+  h.replace(148, 8, "        ");
+  int64_t sum = 0;
+  for (const char c : h) sum += static_cast<unsigned char>(c);
+  octal(148, 7, sum);  // six digits and a NUL; the eighth byte stays a space
+  return h;
+}
+
+// Writes the bytes `next` produces (until it returns false) through `compression` to `path`:
+// hand-made archive bytes, compressed by libarchive's filters. Returns "" or what failed.
+inline std::string WriteCompressedBytes(const std::string& path, Compression compression,
+                                        std::optional<int> level,
+                                        const std::function<bool(std::string*)>& next) {
+  namespace internal = test_archive_internal;
+  std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(),
+                                                            archive_write_free);
+  if (!a) return "archive_write_new failed";
+  if (archive_write_set_format_raw(a.get()) != ARCHIVE_OK) return internal::Error(a.get(), "raw");
+  ArchiveOptions options;
+  options.compression = compression;
+  options.compression_level = level;
+  // SetUp's format switch is not needed for raw output; only its filter part is.
+  const char* filter = nullptr;
+  int r = ARCHIVE_OK;
+  switch (compression) {
+    case Compression::kNone:
+      r = archive_write_add_filter_none(a.get());
+      break;
+    case Compression::kGzip:
+      r = archive_write_add_filter_gzip(a.get());
+      filter = "gzip";
+      break;
+    case Compression::kBzip2:
+      r = archive_write_add_filter_bzip2(a.get());
+      filter = "bzip2";
+      break;
+    case Compression::kXz:
+      r = archive_write_add_filter_xz(a.get());
+      filter = "xz";
+      break;
+  }
+  if (r != ARCHIVE_OK) return internal::Error(a.get(), "filter");
+  if (filter != nullptr && level) {
+    const std::string text = std::to_string(*level);
+    if (archive_write_set_filter_option(a.get(), filter, "compression-level", text.c_str()) !=
+        ARCHIVE_OK) {
+      return internal::Error(a.get(), "compression-level");
+    }
+  }
+  if (archive_write_open_filename(a.get(), path.c_str()) != ARCHIVE_OK) {
+    return internal::Error(a.get(), "open " + path);
+  }
+  std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(),
+                                                                      archive_entry_free);
+  archive_entry_set_pathname(entry.get(), "raw");
+  archive_entry_set_filetype(entry.get(), AE_IFREG);
+  if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) {
+    return internal::Error(a.get(), "raw header");
+  }
+  std::string chunk;
+  while (next(&chunk)) {
+    for (size_t at = 0; at < chunk.size();) {
+      const la_ssize_t w = archive_write_data(a.get(), chunk.data() + at, chunk.size() - at);
+      if (w <= 0) return internal::Error(a.get(), "raw data");
+      at += static_cast<size_t>(w);
+    }
+  }
+  if (archive_write_close(a.get()) != ARCHIVE_OK) return internal::Error(a.get(), "close");
+  return "";
+}
+
+// Writes `entries`, in order, as an archive at `path`. Returns "" or what failed.
+inline std::string WriteTestArchive(const std::string& path, const std::vector<TestEntry>& entries,
+                                    const ArchiveOptions& options = {}) {
+  return WriteTestArchive(
+      path, static_cast<int64_t>(entries.size()),
+      [&](int64_t i) { return entries[static_cast<size_t>(i)]; }, options);
+}
+
+// A zip put together byte by byte, for layouts no writer makes: directory records that share
+// or overlap their members' bytes, flags set by hand, more members than anyone would write.
+// Members are stored (not compressed); sizes and offsets are 32-bit (no Zip64).
+//
+//   RawZip zip;
+//   const uint32_t at = zip.AddLocal("a", "data");
+//   zip.AddCentral("a", at, "data");
+//   zip.AddCentral("b", at, "data");  // a second name for the same bytes
+//   ASSERT_TRUE(zip.WriteTo(path));
+class RawZip {
+ public:
+  static constexpr uint16_t kEncrypted = 1;  // general purpose flag bit 0
+
+  // Appends a local header and the data; returns the header's offset.
+  uint32_t AddLocal(const std::string& name, const std::string& data, uint16_t flags = 0) {
+    const auto offset = static_cast<uint32_t>(local_.size());
+    Put32(&local_, 0x04034b50);
+    Put16(&local_, 20);  // version needed
+    Put16(&local_, flags);
+    Put16(&local_, 0);     // stored
+    Put16(&local_, 0);     // time
+    Put16(&local_, 0x21);  // date: 1980-01-01
+    Put32(&local_, Crc32(data));
+    Put32(&local_, static_cast<uint32_t>(data.size()));
+    Put32(&local_, static_cast<uint32_t>(data.size()));
+    Put16(&local_, static_cast<uint16_t>(name.size()));
+    Put16(&local_, 0);  // extra
+    local_ += name;
+    local_ += data;
+    return offset;
+  }
+  // Appends a central directory record for a member `data` long at `offset`, with a Unix
+  // `mode` (file type included).
+  void AddCentral(const std::string& name, uint32_t offset, const std::string& data,
+                  uint16_t flags = 0, uint32_t mode = 0100644) {
+    Put32(&central_, 0x02014b50);
+    Put16(&central_, (3 << 8) | 20);  // made by: Unix
+    Put16(&central_, 20);
+    Put16(&central_, flags);
+    Put16(&central_, 0);
+    Put16(&central_, 0);
+    Put16(&central_, 0x21);
+    Put32(&central_, Crc32(data));
+    Put32(&central_, static_cast<uint32_t>(data.size()));
+    Put32(&central_, static_cast<uint32_t>(data.size()));
+    Put16(&central_, static_cast<uint16_t>(name.size()));
+    Put16(&central_, 0);  // extra
+    Put16(&central_, 0);  // comment
+    Put16(&central_, 0);  // disk
+    Put16(&central_, 0);  // internal attributes
+    Put32(&central_, mode << 16);
+    Put32(&central_, offset);
+    central_ += name;
+    ++records_;
+  }
+  // Both, for an ordinary member.
+  void Add(const std::string& name, const std::string& data, uint16_t flags = 0) {
+    AddCentral(name, AddLocal(name, data, flags), data, flags);
+  }
+
+  std::string Bytes() const {
+    std::string out = local_ + central_;
+    Put32(&out, 0x06054b50);
+    Put16(&out, 0);
+    Put16(&out, 0);
+    // The count is 16 bits; readers walk the directory by its size, not by this.
+    const auto count = static_cast<uint16_t>(std::min<int64_t>(records_, 0xffff));
+    Put16(&out, count);
+    Put16(&out, count);
+    Put32(&out, static_cast<uint32_t>(central_.size()));
+    Put32(&out, static_cast<uint32_t>(local_.size()));
+    Put16(&out, 0);  // comment
+    return out;
+  }
+  bool WriteTo(const std::string& path) const {
+    std::unique_ptr<FILE, decltype(&fclose)> f(fopen(path.c_str(), "wb"), fclose);
+    if (!f) return false;
+    const std::string bytes = Bytes();
+    return fwrite(bytes.data(), 1, bytes.size(), f.get()) == bytes.size();
+  }
+
+  static uint32_t Crc32(const std::string& data) {
+    uint32_t crc = 0xffffffffU;
+    for (const char c : data) {
+      crc ^= static_cast<unsigned char>(c);
+      for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320U & (0U - (crc & 1U)));
+    }
+    return ~crc;
+  }
+
+ private:
+  static void Put16(std::string* out, uint32_t v) {
+    out->push_back(static_cast<char>(v & 0xff));
+    out->push_back(static_cast<char>((v >> 8) & 0xff));
+  }
+  static void Put32(std::string* out, uint32_t v) {
+    Put16(out, v & 0xffff);
+    Put16(out, v >> 16);
+  }
+
+  std::string local_;
+  std::string central_;
+  int64_t records_ = 0;
+};
 
 }  // namespace devserver::testing
