@@ -15,6 +15,18 @@ if(DEVSERVER_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# libFuzzer needs clang; every library gets the coverage instrumentation the fuzzers steer by
+# (fuzzer-no-link: only the fuzz targets themselves link libFuzzer's main).
+if(DEVSERVER_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "DEVSERVER_FUZZ=ON needs clang (libFuzzer), not ${CMAKE_CXX_COMPILER_ID}: "
+                        "configure a fresh build directory with CC=clang CXX=clang++ (see .ci/fuzz)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # devserver_library(NAME SOURCES ... [LIBS ...]): a static library of the service.
 function(devserver_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})

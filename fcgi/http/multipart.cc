@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "fcgi/base/reason_text.h"
+
 namespace devserver {
 namespace {
 
@@ -168,41 +170,18 @@ Status ParsePartHeaders(std::string_view block, size_t number, FormPart* part) {
   return Status::Ok();
 }
 
-}  // namespace
+// Where a part's data lies in the body.
+struct Span {
+  size_t begin = 0;
+  size_t end = 0;
+};
 
-Status MultipartBoundary(std::string_view content_type, std::string* boundary) {
-  boundary->clear();
-  std::string_view type;
-  std::vector<Parameter> params;
-  Status s = ParseHeaderValue(content_type, "Content-Type", &type, &params);
-  if (!s.ok()) return s;
-  if (type.empty()) {
-    return Status::InvalidArgument("no Content-Type; multipart/form-data expected");
-  }
-  if (!EqualsIgnoreCase(type, "multipart/form-data")) {
-    return Status::InvalidArgument("Content-Type " + std::string(type) +
-                                   " is not multipart/form-data");
-  }
-  const std::string* value = FindParameter(params, "boundary");
-  if (value == nullptr) return Status::InvalidArgument("multipart/form-data without a boundary");
-  if (value->empty()) return Status::InvalidArgument("multipart boundary is empty");
-  if (value->size() > kMaxBoundaryBytes) {
-    return Status::InvalidArgument("multipart boundary is longer than " +
-                                   std::to_string(kMaxBoundaryBytes) + " bytes");
-  }
-  for (unsigned char c : *value) {
-    // A CR or LF would let the boundary match across line structure; RFC 2046 allows neither.
-    if (c < 0x20 || c == 0x7f) {
-      return Status::InvalidArgument("multipart boundary contains a control character");
-    }
-  }
-  *boundary = *value;
-  return Status::Ok();
-}
-
-Status ParseMultipart(std::string_view body, std::string_view boundary,
-                      std::vector<FormPart>* parts) {
+// Parses the parts' headers and finds their data without copying it; (*spans)[i] is where
+// the data of (*parts)[i] lies in `body`.
+Status ParseParts(std::string_view body, std::string_view boundary, std::vector<FormPart>* parts,
+                  std::vector<Span>* spans) {
   parts->clear();
+  spans->clear();
   if (boundary.empty()) return Status::InvalidArgument("multipart boundary is empty");
   const std::string crlf_dash_boundary = "\r\n--" + std::string(boundary);
   const std::string_view dash_boundary = std::string_view(crlf_dash_boundary).substr(2);
@@ -249,11 +228,58 @@ Status ParseMultipart(std::string_view body, std::string_view boundary,
     if (!FindDelimiter(body, crlf_dash_boundary, data_start, &next)) {
       return Status::InvalidArgument("multipart body has no closing boundary");
     }
-    part.data = body.substr(data_start, next.data_end - data_start);
+    spans->push_back({data_start, next.data_end});
     parts->push_back(std::move(part));
     d = next;
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status MultipartBoundary(std::string_view content_type, std::string* boundary) {
+  boundary->clear();
+  std::string_view type;
+  std::vector<Parameter> params;
+  Status s = ParseHeaderValue(content_type, "Content-Type", &type, &params);
+  if (!s.ok()) return s;
+  if (type.empty()) {
+    return Status::InvalidArgument("no Content-Type; multipart/form-data expected");
+  }
+  if (!EqualsIgnoreCase(type, "multipart/form-data")) {
+    return Status::InvalidArgument("Content-Type " + ReasonText(type) +
+                                   " is not multipart/form-data");
+  }
+  const std::string* value = FindParameter(params, "boundary");
+  if (value == nullptr) return Status::InvalidArgument("multipart/form-data without a boundary");
+  if (value->empty()) return Status::InvalidArgument("multipart boundary is empty");
+  if (value->size() > kMaxBoundaryBytes) {
+    return Status::InvalidArgument("multipart boundary is longer than " +
+                                   std::to_string(kMaxBoundaryBytes) + " bytes");
+  }
+  for (unsigned char c : *value) {
+    // A CR or LF would let the boundary match across line structure; RFC 2046 allows neither.
+    if (c < 0x20 || c == 0x7f) {
+      return Status::InvalidArgument("multipart boundary contains a control character");
+    }
+  }
+  *boundary = *value;
+  return Status::Ok();
+}
+
+Status ParseMultipart(std::string_view body, std::string_view boundary,
+                      std::vector<FormPart>* parts) {
+  std::vector<Span> spans;
+  Status s = ParseParts(body, boundary, parts, &spans);
+  // A refused body is refused whole: no leading parts for a caller to act on.
+  if (!s.ok()) {
+    parts->clear();
+    return s;
+  }
+  for (size_t i = 0; i < parts->size(); ++i) {
+    (*parts)[i].data = body.substr(spans[i].begin, spans[i].end - spans[i].begin);
+  }
+  return s;
 }
 
 Status ReadMultipartForm(const Request& request, size_t max_bytes, std::vector<FormPart>* parts) {
@@ -289,7 +315,29 @@ Status ReadMultipartForm(const Request& request, size_t max_bytes, std::vector<F
     return Status::TooLarge("request body is longer than its Content-Length of " +
                             std::to_string(length) + " bytes");
   }
-  return ParseMultipart(body, boundary, parts);
+  std::vector<Span> spans;
+  s = ParseParts(body, boundary, parts, &spans);
+  if (!s.ok()) {
+    parts->clear();
+    return s;
+  }
+  // The body becomes the largest part's data in place (the dump, up to max_bytes): a copy
+  // would double a worker's memory for every upload. The others are copied; a dump's form has
+  // only archive_url besides, and a form of many big parts is still bounded by twice max_bytes.
+  size_t largest = 0;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (spans[i].end - spans[i].begin > spans[largest].end - spans[largest].begin) largest = i;
+  }
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (i == largest) continue;
+    (*parts)[i].data = std::string_view(body).substr(spans[i].begin, spans[i].end - spans[i].begin);
+  }
+  if (!parts->empty()) {
+    body.resize(spans[largest].end);
+    body.erase(0, spans[largest].begin);
+    (*parts)[largest].data = std::move(body);
+  }
+  return Status::Ok();
 }
 
 }  // namespace devserver

@@ -333,5 +333,43 @@ TEST(MultipartTest, EmptyBodyIsNotAForm) {
   EXPECT_EQ(s.message(), "multipart body has no opening boundary");
 }
 
+// Found by tests/fuzz/multipart_fuzzer (corpus/multipart/regress_parts_left_on_error): a body
+// refused at its second part still returned the first.
+TEST(MultipartTest, RefusedBodyLeavesNoParts) {
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"a\\\"b\"\r\n\r\n1\r\n"
+      "--XyZ\r\nContent-Disposition: attachment\r\n\r\n2\r\n--XyZ--\r\n";
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(body, "XyZ", &parts);
+  EXPECT_EQ(s.message(), "multipart part 2 has no Content-Disposition: form-data header");
+  EXPECT_TRUE(parts.empty());
+}
+
+TEST(MultipartTest, ContentTypeReasonIsOneLine) {
+  std::string boundary;
+  Status s = MultipartBoundary("text/plain\r\nX-Injected: 1", &boundary);
+  EXPECT_EQ(s.message(),
+            "Content-Type text/plain\\x0d\\x0aX-Injected: 1 is not multipart/form-data");
+}
+
+// The read moves the body into its largest part instead of copying it; wherever that part
+// sits, every part must come back intact.
+TEST(MultipartTest, ReadFormKeepsEveryPartWhereverTheLargestIs) {
+  const std::string big = BinaryPayload("b") + std::string(5000, 'm');
+  for (int at = 0; at < 3; ++at) {
+    std::vector<std::string> data = {"first", "2nd", "third"};
+    data[static_cast<size_t>(at)] = big;
+    const std::string body = Part("a", data[0]) + Part("b", data[1]) + Part("c", data[2]) + "--b--";
+    FakeBody fake(body, 1000);
+    Request request = MultipartRequest("b", body.size(), &fake);
+    std::vector<FormPart> parts;
+    Status s = ReadMultipartForm(request, 1 << 20, &parts);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_EQ(parts.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(parts[i].data, data[i]) << at << " " << i;
+    EXPECT_EQ(parts[2].name, "c");
+  }
+}
+
 }  // namespace
 }  // namespace devserver

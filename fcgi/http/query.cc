@@ -1,5 +1,7 @@
 #include "fcgi/http/query.h"
 
+#include "fcgi/base/reason_text.h"
+
 namespace devserver {
 namespace {
 
@@ -30,7 +32,7 @@ Status PercentDecode(std::string_view in, std::string* out) {
       int hi = i + 1 < in.size() ? HexValue(in[i + 1]) : -1;
       int lo = i + 2 < in.size() ? HexValue(in[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
-        return Status::InvalidArgument("invalid percent-escape '" + std::string(in.substr(i, 3)) +
+        return Status::InvalidArgument("invalid percent-escape '" + ReasonText(in.substr(i, 3)) +
                                        "'");
       }
       out->push_back(static_cast<char>(hi * 16 + lo));
@@ -44,6 +46,13 @@ Status PercentDecode(std::string_view in, std::string* out) {
 
 Status QueryParams::Parse(std::string_view raw, QueryParams* out) {
   out->params_.clear();
+  Status s = out->ParseInto(raw);
+  // A refused query is refused whole: no half-parsed parameters for a caller to act on.
+  if (!s.ok()) out->params_.clear();
+  return s;
+}
+
+Status QueryParams::ParseInto(std::string_view raw) {
   if (raw.size() > kMaxQueryBytes) {
     return Status::InvalidArgument("query string longer than " + std::to_string(kMaxQueryBytes) +
                                    " bytes");
@@ -62,17 +71,17 @@ Status QueryParams::Parse(std::string_view raw, QueryParams* out) {
     Status s = PercentDecode(raw_name, &name);
     if (s.ok()) s = PercentDecode(raw_value, &value);
     if (!s.ok()) {
-      return Status::InvalidArgument("parameter '" + std::string(raw_name) + "': " + s.message());
+      return Status::InvalidArgument("parameter '" + ReasonText(raw_name) + "': " + s.message());
     }
     if (name.empty()) return Status::InvalidArgument("parameter with an empty name");
     if (HasControlCharacter(name) || HasControlCharacter(value)) {
-      return Status::InvalidArgument("parameter '" + std::string(raw_name) +
+      return Status::InvalidArgument("parameter '" + ReasonText(raw_name) +
                                      "' contains a control character");
     }
-    if (out->Find(name) != nullptr) {
-      return Status::InvalidArgument("parameter '" + name + "' given more than once");
+    if (Find(name) != nullptr) {
+      return Status::InvalidArgument("parameter '" + ReasonText(name) + "' given more than once");
     }
-    out->params_.emplace_back(std::move(name), std::move(value));
+    params_.emplace_back(std::move(name), std::move(value));
   }
   return Status::Ok();
 }

@@ -28,6 +28,8 @@ class QueryParams {
   const std::vector<std::pair<std::string, std::string>>& all() const { return params_; }
 
  private:
+  Status ParseInto(std::string_view raw);
+
   std::vector<std::pair<std::string, std::string>> params_;
 };
 

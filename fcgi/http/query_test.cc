@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace devserver {
 namespace {
+
+using namespace std::string_literals;
 
 std::string Value(const std::string& raw, const std::string& name) {
   QueryParams q;
@@ -56,6 +60,28 @@ TEST(QueryTest, RefusesWhatItCannotReadUnambiguously) {
 TEST(QueryTest, EmptyQueryHasNoParameters) {
   QueryParams q;
   ASSERT_TRUE(QueryParams::Parse("", &q).ok());
+  EXPECT_TRUE(q.all().empty());
+}
+
+// Found by tests/fuzz/query_fuzzer (corpus/query/regress_nul_in_name): the reason quoted the
+// raw name, NUL and all, and the parameters before the bad one stayed behind.
+TEST(QueryTest, RefusalsQuoteRawBytesOnOneLineAndKeepNoParameters) {
+  QueryParams q;
+  Status s = QueryParams::Parse("target=x21-alex-release&m\0&Astone=R1.9"s, &q);
+  EXPECT_EQ(s.message(), "parameter 'm\\x00' contains a control character");
+  EXPECT_TRUE(q.all().empty());
+  s = QueryParams::Parse("a\n%zz=1", &q);
+  EXPECT_EQ(s.message(), "parameter 'a\\x0a%zz': invalid percent-escape '%zz'");
+  s = QueryParams::Parse(
+      "a=%\xff"
+      "1",
+      &q);
+  EXPECT_EQ(s.message(), "parameter 'a': invalid percent-escape '%\\xff1'");
+  s = QueryParams::Parse(std::string(100, 'n') + "=%00", &q);
+  EXPECT_EQ(s.message(),
+            "parameter '" + std::string(64, 'n') + "...' contains a control character");
+  ASSERT_TRUE(QueryParams::Parse("a=1", &q).ok());
+  EXPECT_FALSE(QueryParams::Parse("b=1&b=2", &q).ok());
   EXPECT_TRUE(q.all().empty());
 }
 

@@ -6,21 +6,29 @@
 #include <Poco/JSON/Parser.h>
 
 #include <charconv>
+#include <string_view>
+
+#include "fcgi/base/reason_text.h"
 
 namespace devserver::storage {
 namespace {
 
 // Longest excerpt of a non-JSON error body kept in a message.
 constexpr size_t kMaxExcerpt = 200;
+// GCS's own limit on an object name, in bytes.
+constexpr size_t kMaxObjectName = 1024;
 
 Status ParseRoot(const std::string& json, const char* what, Poco::JSON::Object::Ptr* root) {
   try {
     Poco::JSON::Parser parser;
     *root = parser.parse(json).extract<Poco::JSON::Object::Ptr>();
   } catch (const Poco::Exception& e) {
-    return Status::Failed(std::string("malformed ") + what + ": " + e.displayText());
+    // Poco quotes the offending byte as is, a CR or NUL included.
+    return Status::Failed(std::string("malformed ") + what + ": " +
+                          ReasonText(e.displayText(), kMaxExcerpt));
   } catch (const std::exception& e) {
-    return Status::Failed(std::string("malformed ") + what + ": " + e.what());
+    return Status::Failed(std::string("malformed ") + what + ": " +
+                          ReasonText(e.what(), kMaxExcerpt));
   }
   if (root->isNull()) return Status::Failed(std::string("malformed ") + what + ": not an object");
   return Status::Ok();
@@ -28,7 +36,8 @@ Status ParseRoot(const std::string& json, const char* what, Poco::JSON::Object::
 
 // "" when missing or not a scalar.
 std::string GetString(const Poco::JSON::Object& o, const std::string& key) {
-  if (!o.has(key)) return "";
+  // Poco would print an object or array as JSON text: a "name" of {"a":1} is no name.
+  if (!o.has(key) || o.isObject(key) || o.isArray(key)) return "";
   try {
     const Poco::Dynamic::Var v = o.get(key);
     return v.isEmpty() ? "" : v.convert<std::string>();
@@ -49,6 +58,16 @@ bool GetInteger(const Poco::JSON::Object& o, const std::string& key, T* out) {
 Status ParseObject(const Poco::JSON::Object& o, const std::string& bucket, ObjectInfo* info) {
   info->name = GetString(o, "name");
   if (info->name.empty()) return Status::Failed("object resource without a name");
+  // GCS refuses CR and LF in names; a NUL would cut the name short as a file path. A JSON
+  // escape can still carry any of them, so they are refused here rather than staged under
+  // some other name.
+  if (info->name.find_first_of(std::string_view("\0\r\n", 3)) != std::string::npos) {
+    return Status::Failed("object resource with a NUL, CR or LF in its name");
+  }
+  if (info->name.size() > kMaxObjectName) {
+    return Status::Failed("object resource with a name longer than " +
+                          std::to_string(kMaxObjectName) + " bytes");
+  }
   info->bucket = GetString(o, "bucket");
   if (info->bucket.empty()) info->bucket = bucket;
   if (!GetInteger(o, "size", &info->size)) {
@@ -119,6 +138,13 @@ Status ParseTokenResponse(const std::string& json, AccessToken* token) {
   if (!s.ok()) return s;
   token->token = GetString(*root, "access_token");
   if (token->token.empty()) return Status::Failed("token response without an access_token");
+  // The token goes into an Authorization header: a space, CR or LF in it would forge headers.
+  for (unsigned char c : token->token) {
+    if (c <= 0x20 || c >= 0x7f) {
+      token->token.clear();
+      return Status::Failed("token response with an access_token that is not printable ASCII");
+    }
+  }
   if (!GetInteger(*root, "expires_in", &token->expires_in_s) || token->expires_in_s <= 0) {
     return Status::Failed("token response without a valid expires_in");
   }

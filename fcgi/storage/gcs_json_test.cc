@@ -95,5 +95,48 @@ TEST(GcsJsonTest, ParsesTokenResponses) {
               HasSubstr("expires_in"));
 }
 
+// Found by tests/fuzz/gcs_json_fuzzer (corpus/gcs_json/regress_nul_in_name): a JSON escape
+// put a NUL into an object name, which a file path would have cut short.
+TEST(GcsJsonTest, RefusesNamesWithNulCrOrLfAndOverLongNames) {
+  std::vector<ObjectInfo> objects;
+  std::string next;
+  EXPECT_EQ(ParseListPage(
+                R"({"items":[{"name":"x\u0000y","size":"1","generation":"1"}],"nextPageToken":""})",
+                "bkt", &objects, &next)
+                .message(),
+            "object resource with a NUL, CR or LF in its name");
+  ObjectInfo info;
+  EXPECT_FALSE(ParseObjectResource(R"({"name":"a\nb","size":1,"generation":1})", "b", &info).ok());
+  EXPECT_FALSE(ParseObjectResource(R"({"name":"a\rb","size":1,"generation":1})", "b", &info).ok());
+  const std::string long_name(1025, 'n');
+  EXPECT_THAT(
+      ParseObjectResource(R"({"name":")" + long_name + R"(","size":1,"generation":1})", "b", &info)
+          .message(),
+      HasSubstr("longer than 1024 bytes"));
+  // An object or array is no name at all, not its JSON text.
+  EXPECT_THAT(
+      ParseObjectResource(R"({"name":{"a":1},"size":1,"generation":1})", "b", &info).message(),
+      HasSubstr("without a name"));
+}
+
+// Found by tests/fuzz/gcs_json_fuzzer (corpus/gcs_json/regress_cr_in_syntax_error): Poco's
+// syntax error quotes the offending byte raw, so a CR reached the one-line reason.
+TEST(GcsJsonTest, SyntaxErrorReasonIsOneLine) {
+  std::vector<ObjectInfo> objects;
+  std::string next;
+  const Status s = ParseListPage("t\r", "bkt", &objects, &next);
+  EXPECT_THAT(s.message(), HasSubstr("malformed object listing"));
+  EXPECT_EQ(s.message().find_first_of("\r\n"), std::string::npos) << s.message();
+}
+
+TEST(GcsJsonTest, RefusesTokensThatWouldBreakTheAuthorizationHeader) {
+  AccessToken token;
+  EXPECT_THAT(ParseTokenResponse(R"({"access_token":"ya29\r\nX-Evil: 1","expires_in":1})", &token)
+                  .message(),
+              HasSubstr("not printable ASCII"));
+  EXPECT_EQ(token.token, "");
+  EXPECT_FALSE(ParseTokenResponse(R"({"access_token":"a b","expires_in":1})", &token).ok());
+}
+
 }  // namespace
 }  // namespace devserver::storage
