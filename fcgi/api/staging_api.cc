@@ -60,7 +60,7 @@ Status Download(const ServiceInfo& service, const Request& req, Response* resp) 
   ArtifactStatuses background;
   s = service.staging->Request(ref, BackgroundArtifacts(), 1, &background);
   if (!s.ok()) return s;
-  return StageAndWait(service, ref, ForegroundArtifacts(), resp);
+  return StageAndWait(service, req, ref, ForegroundArtifacts(), resp);
 }
 
 Status WaitForStatus(const ServiceInfo& service, const Request& req, Response* resp) {
@@ -74,7 +74,7 @@ Status WaitForStatus(const ServiceInfo& service, const Request& req, Response* r
   for (const auto& st : statuses) any = any || st.state != ArtifactState::kMissing;
   if (!any) return Status::Failed("No download for the given archive_url found.");
   if (!AllSettled(statuses)) {
-    s = service.staging->Wait(ref, BackgroundArtifacts(), Deadline(service), &statuses);
+    s = WaitUntilSettled(service, req, ref, BackgroundArtifacts(), &statuses);
     if (!s.ok()) return s;
   }
   s = Outcome(ref, statuses);
@@ -93,7 +93,7 @@ Status Stage(const ServiceInfo& service, const Request& req, Response* resp) {
   if (s.ok()) s = ParseBool(req, "clean", &clean);
   if (s.ok() && clean) s = service.staging->Clean(ref, artifacts);
   if (!s.ok()) return s;
-  if (!async) return StageAndWait(service, ref, artifacts, resp);
+  if (!async) return StageAndWait(service, req, ref, artifacts, resp);
   ArtifactStatuses statuses;
   s = service.staging->Request(ref, artifacts, 0, &statuses);
   if (s.ok()) *resp = Response::Text("Success");

@@ -1,5 +1,7 @@
 #include "fcgi/api/staging_calls.h"
 
+#include <algorithm>
+
 namespace devserver {
 
 using state::ArtifactState;
@@ -10,8 +12,44 @@ Status ParseBuild(const ServiceInfo& service, const Request& req, BuildRef* ref)
   return ParseArchiveUrl(*raw, service.config.allowed_buckets, ref);
 }
 
-std::chrono::steady_clock::time_point Deadline(const ServiceInfo& service) {
-  return std::chrono::steady_clock::now() + std::chrono::seconds(service.config.max_wait_s);
+std::chrono::steady_clock::time_point Deadline(const ServiceInfo& service, const Request& req) {
+  const int64_t max_wait_ms = int64_t{service.config.max_wait_s} * 1000;
+  int64_t queued_ms = 0;
+  if (req.start_unix_ms > 0) {
+    // nginx's fastcgi_read_timeout runs from when it passed the request on, also while the
+    // request waits in the socket's backlog for a free request thread (all of them may be
+    // waiting for stagings). Counting max_wait from a thread's pick-up instead would let a
+    // queued caller's answer come after the read timeout: a 504.
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    queued_ms = std::clamp<int64_t>(now_ms - req.start_unix_ms, 0, max_wait_ms);
+  }
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(max_wait_ms - queued_ms);
+}
+
+Status WaitUntilSettled(const ServiceInfo& service, const Request& req, const BuildRef& ref,
+                        const std::vector<std::string>& artifacts, ArtifactStatuses* statuses) {
+  const auto deadline = Deadline(service, req);
+  Status s = service.staging->Wait(ref, artifacts, deadline, statuses);
+  if (s.code() != Status::Code::kUnavailable || std::chrono::steady_clock::now() < deadline) {
+    return s;  // settled, or the worker is shutting down
+  }
+  // The staging goes on (it belongs to the service); the caller gets devserver's own answer
+  // to ask again. It comes after max_wait, which devserverctl serve keeps below nginx's
+  // fastcgi_read_timeout (and the package's site file likewise), so a slow staging never
+  // reaches the caller as nginx's 504.
+  std::string pending;
+  for (const auto& st : *statuses) {
+    if (st.state == ArtifactState::kQueued || st.state == ArtifactState::kStaging) {
+      pending += (pending.empty() ? "" : ", ") + st.artifact;
+    }
+  }
+  if (pending.empty()) {
+    for (const std::string& a : artifacts) pending += (pending.empty() ? "" : ", ") + a;
+  }
+  return Status::Unavailable(ref.archive_url + ": still staging " + pending + " after " +
+                             std::to_string(service.config.max_wait_s) + " s; ask again");
 }
 
 Status Outcome(const BuildRef& ref, const ArtifactStatuses& statuses) {
@@ -32,12 +70,12 @@ Status Outcome(const BuildRef& ref, const ArtifactStatuses& statuses) {
   return Status::Ok();
 }
 
-Status StageAndWait(const ServiceInfo& service, const BuildRef& ref,
+Status StageAndWait(const ServiceInfo& service, const Request& req, const BuildRef& ref,
                     const std::vector<std::string>& artifacts, Response* resp) {
   ArtifactStatuses statuses;
   Status s = service.staging->Request(ref, artifacts, 0, &statuses);
   if (s.ok() && !AllSettled(statuses))
-    s = service.staging->Wait(ref, artifacts, Deadline(service), &statuses);
+    s = WaitUntilSettled(service, req, ref, artifacts, &statuses);
   if (s.ok()) s = Outcome(ref, statuses);
   if (s.ok()) *resp = Response::Text("Success");
   return s;

@@ -17,8 +17,14 @@ namespace devserver {
 // The request's archive_url, checked and canonical.
 Status ParseBuild(const ServiceInfo& service, const Request& req, BuildRef* ref);
 
-// When a waiting request must answer: now + [timeouts] max_wait.
-std::chrono::steady_clock::time_point Deadline(const ServiceInfo& service);
+// When a waiting request must answer: [timeouts] max_wait after nginx passed it on (after
+// now when nginx did not say when).
+std::chrono::steady_clock::time_point Deadline(const ServiceInfo& service, const Request& req);
+
+// Waits until the Deadline for `artifacts` to settle. At that deadline: Unavailable (503 +
+// Retry-After) "<archive_url>: still staging <artifacts> after N s; ask again".
+Status WaitUntilSettled(const ServiceInfo& service, const Request& req, const BuildRef& ref,
+                        const std::vector<std::string>& artifacts, ArtifactStatuses* statuses);
 
 // Ok when every artifact is staged; Failed with the recorded causes as one line; Unavailable
 // naming one that is still queued or staging.
@@ -26,7 +32,7 @@ Status Outcome(const BuildRef& ref, const ArtifactStatuses& statuses);
 
 // Requests `artifacts` with a waiting caller's priority, waits for them, and answers
 // "Success" (or returns the Outcome's error).
-Status StageAndWait(const ServiceInfo& service, const BuildRef& ref,
+Status StageAndWait(const ServiceInfo& service, const Request& req, const BuildRef& ref,
                     const std::vector<std::string>& artifacts, Response* resp);
 
 // The build's directory under the static root.

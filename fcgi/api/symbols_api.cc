@@ -36,7 +36,7 @@ Status StageDebug(const ServiceInfo& service, const Request& req, Response* resp
   BuildRef ref;
   Status s = ParseBuild(service, req, &ref);
   if (!s.ok()) return s;
-  return StageAndWait(service, ref, {kSymbols}, resp);
+  return StageAndWait(service, req, ref, {kSymbols}, resp);
 }
 
 const FormPart* FindPart(const std::vector<FormPart>& parts, const std::string& name) {
@@ -120,7 +120,7 @@ Status SymbolicateDump(const ServiceInfo& service, const Request& req, Response*
     BuildRef ref;
     s = ParseArchiveUrl(*raw, config.allowed_buckets, &ref);
     Response staged;
-    if (s.ok()) s = StageAndWait(service, ref, {kSymbols}, &staged);
+    if (s.ok()) s = StageAndWait(service, req, ref, {kSymbols}, &staged);
     if (!s.ok()) return s;
     symbols_dir = BuildDir(service, ref.folder) + "/debug/breakpad";
   }

@@ -33,13 +33,21 @@ namespace {
 constexpr const char* kUsage =
     "usage: devserverctl serve [--port P] [--listen ADDR:PORT] [--state-dir DIR] [--config FILE]\n"
     "                          [--archive-dir DIR | --gs-endpoint URL] [--workers N]\n"
-    "                          [--nginx PATH] [--pool-bin PATH] [--<config-key>=VALUE ...]\n"
+    "                          [--nginx PATH] [--pool-bin PATH] [--nginx-read-timeout S]\n"
+    "                          [--<config-key>=VALUE ...]\n"
     "\n"
     "Runs nginx on 127.0.0.1:P (default 8080) in front of the devserver-fcgi pool. nginx's\n"
     "configuration, pid, logs and temp files, the FastCGI socket and the static root all live\n"
     "in the state directory (default ./devserver-data). Without --gs-endpoint, builds are\n"
     "read from the local archive directory (default <state-dir>/archive) instead of GCS.\n"
+    "nginx's fastcgi_read_timeout is --nginx-read-timeout seconds (default: [timeouts]\n"
+    "max_wait + 60); it must be longer than max_wait, so that a caller waiting for a slow\n"
+    "staging always gets devserver's own answer (503 'still staging'), never nginx's 504.\n"
     "Other --<key>=VALUE flags are configuration keys passed to the pool.\n";
+
+// Default gap between [timeouts] max_wait and nginx's fastcgi_read_timeout (the Debian
+// package's site file uses the same: packaging/CMakeLists.txt).
+constexpr int kReadTimeoutMargin = 60;
 
 struct ServeOptions {
   int port = 8080;
@@ -49,7 +57,8 @@ struct ServeOptions {
   std::string gs_endpoint;
   std::string nginx;
   std::string pool_bin;
-  MasterOptions pool;  // config file and key overrides, exactly as the pool will see them
+  int nginx_read_timeout_s = 0;  // 0: [timeouts] max_wait + kReadTimeoutMargin
+  MasterOptions pool;            // config file and key overrides, exactly as the pool will see them
 };
 
 int Fail(const std::string& message) {
@@ -125,6 +134,12 @@ Status ParseArgs(int argc, char** argv, ServeOptions* options) {
       options->nginx = value;
     } else if (name == "pool-bin") {
       options->pool_bin = value;
+    } else if (name == "nginx-read-timeout") {
+      options->nginx_read_timeout_s = std::atoi(value.c_str());
+      if (options->nginx_read_timeout_s <= 0) {
+        return Status::InvalidArgument("--nginx-read-timeout: '" + value +
+                                       "' is not a positive number of seconds");
+      }
     } else {
       options->pool.overrides.emplace_back(name, value);  // a config key, checked below
     }
@@ -190,7 +205,21 @@ Status Launcher::Prepare() {
   }
   overrides.insert(overrides.begin(), mine.begin(), mine.end());
   // Validate here, once, so a bad key stops serve before anything starts.
-  return LoadMasterConfig(options_.pool, &config_);
+  s = LoadMasterConfig(options_.pool, &config_);
+  if (!s.ok()) return s;
+  // A waiting request answers after at most max_wait (503 "still staging, ask again"); nginx
+  // must wait longer than that for the answer, or callers of a slow staging get its 504
+  // instead. max_wait counts from nginx's hand-off (DEVSERVER_START in devserver-fastcgi.conf),
+  // queueing for a free request thread included; the margin is for producing the answer.
+  if (options_.nginx_read_timeout_s == 0) {
+    options_.nginx_read_timeout_s = config_.max_wait_s + kReadTimeoutMargin;
+  } else if (options_.nginx_read_timeout_s <= config_.max_wait_s) {
+    return Status::InvalidArgument(
+        "--nginx-read-timeout (" + std::to_string(options_.nginx_read_timeout_s) +
+        " s) must be longer than [timeouts] max_wait (" + std::to_string(config_.max_wait_s) +
+        " s), or callers waiting for a slow staging get nginx's 504");
+  }
+  return Status::Ok();
 }
 
 Status Launcher::RenderNginxConfig() {
@@ -200,7 +229,7 @@ Status Launcher::RenderNginxConfig() {
       {"STATIC_ROOT", config_.static_root},
       {"SHARE_DIR", share_dir_},
       {"FCGI_PASS", fcgi_pass},
-      {"FCGI_READ_TIMEOUT", std::to_string(config_.max_wait_s + 60) + "s"},
+      {"FCGI_READ_TIMEOUT", std::to_string(options_.nginx_read_timeout_s) + "s"},
       {"NGINX_DIR", nginx_dir_},
       {"NGINX_WORKERS", "auto"},
       // As root, nginx would switch its workers to "nobody", who cannot enter a private

@@ -40,6 +40,9 @@ Status ReadFcgiRequest(FCGX_Request* fcgi, Request* request) {
   request->forwarded_host = Param(fcgi, "HTTP_X_FORWARDED_HOST");
   request->content_type = Param(fcgi, "CONTENT_TYPE");
   request->content_length = std::strtoull(Param(fcgi, "CONTENT_LENGTH").c_str(), nullptr, 10);
+  // nginx's $msec, "1764330000.123"; waits for staging count from it.
+  request->start_unix_ms =
+      static_cast<int64_t>(std::strtod(Param(fcgi, "DEVSERVER_START").c_str(), nullptr) * 1000);
   return QueryParams::Parse(request->raw_query, &request->query);
 }
 

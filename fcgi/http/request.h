@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "fcgi/base/status.h"
@@ -27,6 +28,7 @@ struct Request {
   std::string forwarded_host;  // X-Forwarded-Host header, if any
   std::string content_type;
   size_t content_length = 0;
+  int64_t start_unix_ms = 0;    // when nginx passed the request on (DEVSERVER_START); 0: unknown
   RequestBody* body = nullptr;  // never null while a handler runs
 };
 

@@ -406,6 +406,11 @@ Status StageJob::Stage() {
   std::vector<state::StagedFile> files;
   s = MoveIntoPlace(ctx.OutputDir(), build_dir_, &files);
   if (!s.ok()) return s;
+  // The temp directory goes before the row says `staged`, not after (Run() would): whoever
+  // sees the artifact staged (a waiter, /list_image_dir, gc) must not find its leftovers.
+  std::error_code removed;
+  fs::remove_all(temp_dir_, removed);
+  if (!removed) temp_dir_.clear();
   s = deps_.db->Publish(claim_, files);
   if (!s.ok()) return s;
   DS_LOG(kInfo) << "staged " << claim_.build << " " << claim_.artifact << " (" << files.size()

@@ -21,8 +21,9 @@ void Counters::CountList() {
   ++list_;
 }
 
-void Counters::AddMediaBytes(uint64_t n) {
+void Counters::AddMediaBytes(const std::string& object_key, uint64_t n) {
   std::lock_guard lock(mu_);
+  objects_[object_key].media_bytes += n;
   media_bytes_ += n;
 }
 
@@ -44,6 +45,7 @@ std::string Counters::ToJson() const {
       Poco::JSON::Object::Ptr entry = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
       entry->set("media", c.media);
       entry->set("metadata", c.metadata);
+      entry->set("media_bytes", c.media_bytes);
       root.set(key, entry);
     }
   }

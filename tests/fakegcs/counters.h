@@ -14,16 +14,19 @@ class Counters {
   void CountMedia(const std::string& object_key);
   void CountMetadata(const std::string& object_key);
   void CountList();
-  void AddMediaBytes(uint64_t n);
+  // Body bytes of a media response for `object_key`: added to its own and the total count.
+  void AddMediaBytes(const std::string& object_key, uint64_t n);
   void Reset();
 
-  // {"list": N, "media_bytes": N, "<bucket>/<object>": {"media": N, "metadata": N}, ...}
+  // {"list": N, "media_bytes": N,
+  //  "<bucket>/<object>": {"media": N, "metadata": N, "media_bytes": N}, ...}
   std::string ToJson() const;
 
  private:
   struct PerObject {
     uint64_t media = 0;
     uint64_t metadata = 0;
+    uint64_t media_bytes = 0;
   };
 
   mutable std::mutex mu_;

@@ -249,7 +249,8 @@ CounterSnapshot FakeGcsProcess::Counters() {
     } else {
       const auto entry = value.extract<Poco::JSON::Object::Ptr>();
       snapshot.objects[key] = {entry->getValue<uint64_t>("media"),
-                               entry->getValue<uint64_t>("metadata")};
+                               entry->getValue<uint64_t>("metadata"),
+                               entry->getValue<uint64_t>("media_bytes")};
     }
   }
   return snapshot;

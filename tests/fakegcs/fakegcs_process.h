@@ -49,6 +49,7 @@ struct Fault {
 struct ObjectCounters {
   uint64_t media = 0;
   uint64_t metadata = 0;
+  uint64_t media_bytes = 0;  // body bytes of its media responses, counted before the send
 };
 
 struct CounterSnapshot {

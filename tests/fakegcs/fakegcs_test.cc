@@ -358,6 +358,8 @@ TEST_F(FakeGcsTest, CountersCountExactly) {
   EXPECT_EQ(c.Of("bkt/x/y").media, 1u);
   EXPECT_EQ(c.Of("bkt/z").metadata, 0u);
   EXPECT_EQ(c.Of("bkt/z").media, 2u);
+  EXPECT_EQ(c.Of("bkt/x/y").media_bytes, 5u);
+  EXPECT_EQ(c.Of("bkt/z").media_bytes, 3u + 2u);  // the whole object, then a range of it
   EXPECT_EQ(c.objects.size(), 2u);
 
   gcs_->Reset();

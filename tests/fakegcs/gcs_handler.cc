@@ -241,8 +241,9 @@ void GcsHandler::HandleMedia(HTTPServerRequest& request, HTTPServerResponse& res
   response.send().flush();
   if (request.getMethod() == "HEAD") return;
   try {
-    const BodyEnd how = SendBody(socket, object->fd(), begin, end, plan, state_.stop,
-                                 [this](uint64_t n) { state_.counters.AddMediaBytes(n); });
+    const BodyEnd how =
+        SendBody(socket, object->fd(), begin, end, plan, state_.stop,
+                 [this, &key](uint64_t n) { state_.counters.AddMediaBytes(key, n); });
     if (how != BodyEnd::kComplete) {
       // The promised Content-Length was not delivered, so the connection cannot be reused.
       response.setKeepAlive(false);

@@ -128,6 +128,65 @@ Status ServiceProcess::Restart() {
   return Launch();
 }
 
+namespace {
+
+// True once `pid` has exited: gone, or a zombie nobody has reaped yet (its files, locks and
+// sockets are already released).
+bool Exited(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return true;
+  size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] == 'Z';
+}
+
+}  // namespace
+
+void ServiceProcess::KillAll() {
+  if (serve_pid_ <= 0) return;
+  const pid_t master = master_pid();
+  std::vector<pid_t> victims = {serve_pid_};
+  // serve first, so it cannot react to its children's deaths by stopping the others.
+  std::vector<pid_t> serve_children = ChildrenOf(serve_pid_);
+  kill(serve_pid_, SIGKILL);
+  waitpid(serve_pid_, nullptr, 0);
+  serve_pid_ = -1;
+  // The master is stopped before its workers die, so it cannot respawn them, and killed
+  // after, so the workers' PR_SET_PDEATHSIG cannot turn their end into a graceful drain.
+  if (master > 0) {
+    kill(master, SIGSTOP);
+    for (pid_t worker : ChildrenOf(master)) {
+      kill(worker, SIGKILL);
+      victims.push_back(worker);
+    }
+    kill(master, SIGKILL);
+    victims.push_back(master);
+  }
+  for (pid_t child : serve_children) {
+    if (child == master) continue;
+    std::vector<pid_t> nginx_workers = ChildrenOf(child);  // nginx: its master, then workers
+    kill(child, SIGKILL);
+    victims.push_back(child);
+    for (pid_t worker : nginx_workers) {
+      kill(worker, SIGKILL);
+      victims.push_back(worker);
+    }
+  }
+  PollUntil(
+      [&] {
+        for (pid_t pid : victims) {
+          if (!Exited(pid)) return false;
+        }
+        return true;
+      },
+      10000);
+}
+
+Status ServiceProcess::StartAgain() {
+  if (serve_pid_ > 0) return Status::Failed("the service is still running");
+  return Launch();
+}
+
 Status ServiceProcess::Launch() {
   const Options& options = options_;
   for (int attempt = 0; attempt < 3; ++attempt) {

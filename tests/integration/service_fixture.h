@@ -42,6 +42,13 @@ class ServiceProcess {
   // Stops the service (SIGTERM, clean exit expected) and starts it again on the same state
   // directory and options, on a new port.
   Status Restart();
+  // A crash of the whole service, as a power cut or the OOM killer would leave it: SIGKILLs
+  // serve, the pool master, every worker and nginx, so nothing gets to clean up, and waits
+  // until all of them are gone. The state directory stays for StartAgain.
+  void KillAll();
+  // Starts the service again on the same state directory and options after it died
+  // (KillAll) or exited. Unlike Restart, it signals nothing.
+  Status StartAgain();
   // Sends `sig` to devserverctl serve.
   void Signal(int sig);
   // Waits for serve to exit; returns its exit status, or -1 on timeout.

@@ -1,0 +1,161 @@
+// SPEC §5.3 and §5.6 with real processes: a stager SIGKILLed part way through a download, and
+// the whole service (serve, master, every worker, nginx) SIGKILLed and started again on the
+// same state directory.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <future>
+#include <sstream>
+
+#include "tests/reliability/reliability_fixture.h"
+
+namespace devserver::testing {
+namespace {
+
+constexpr size_t kPayloadSize = 4 << 20;
+constexpr uint64_t kPaceBps = kPayloadSize / 2;  // two seconds a download: progress is visible
+
+bool IsPid(const std::string& text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::string RowOf(const FakeBuild& b, const std::string& artifact) {
+  return " FROM artifacts WHERE build = '" + b.folder + "' AND artifact = '" + artifact + "'";
+}
+
+// The stager is killed when the fake has sent this percentage of the payload.
+class KillAtProgressTest : public ReliabilityTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(KillAtProgressTest, NewOwnerTakesOverAndOnlyTheWholeFileIsEverServed) {
+  const int percent = GetParam();
+  FakeBuild b = PutBuild("R99-" + std::to_string(percent) + ".1.0", kPayloadSize);
+  const std::string payload = b.FullName();
+  fake_->AddFault(b.Key(payload), Fault().PaceBps(kPaceBps));
+  StateFile state(StateDbPath());
+  const std::string row = RowOf(b, "full_payload");
+  StaticWatcher watcher(service_.port(), "/static/" + b.folder + "/update.gz", b.full);
+  ASSERT_EQ(Get(StagePath(b, "full_payload") + "&async=True").body, "Success");
+
+  const uint64_t kill_at = kPayloadSize * percent / 100;
+  ASSERT_TRUE(PollUntil([&] { return Upstream(b, payload).media_bytes >= kill_at; }, 10000));
+  const std::string owner = state.Query("SELECT owner_pid" + row + " AND state = 'staging'");
+  ASSERT_TRUE(IsPid(owner)) << owner;
+  // What an operator sees in the staging view at that moment.
+  const std::string progress =
+      state.Query("SELECT bytes_done || '/' || bytes_total FROM staging WHERE build = '" +
+                  b.folder + "' AND artifact = 'full_payload'");
+  const uint64_t sent_at_kill = Upstream(b, payload).media_bytes;
+  ASSERT_EQ(kill(std::stoi(owner), SIGKILL), 0);
+  const auto killed = std::chrono::steady_clock::now();
+
+  // The kernel drops the dead worker's liveness lock at once; an idle stager of another
+  // worker claims the row at its next look.
+  std::string taker;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        taker = state.Query("SELECT owner_pid" + row + " AND state = 'staging'");
+        return IsPid(taker) && taker != owner;
+      },
+      5000))
+      << taker << "\n"
+      << service_.Log();
+  const double takeover_ms = MsSince(killed);
+  ASSERT_TRUE(PollUntil([&] { return Upstream(b, payload).media == 2; }, 5000));
+  const double refetch_ms = MsSince(killed);
+  ASSERT_TRUE(PollUntil([&] { return IsStaged(b, "full_payload") == "True"; }, 20000));
+  ASSERT_TRUE(PollUntil([&] { return watcher.whole() > 0; }, 5000));  // seen whole, too
+  watcher.Stop();
+
+  std::printf(
+      "[ measure  ] killed at %d%% (%llu bytes sent, staging view %s): takeover %.0f ms, "
+      "second GET after %.0f ms; upstream GETs %llu, bytes %llu\n",
+      percent, static_cast<unsigned long long>(sent_at_kill), progress.c_str(), takeover_ms,
+      refetch_ms, static_cast<unsigned long long>(Upstream(b, payload).media),
+      static_cast<unsigned long long>(Upstream(b, payload).media_bytes));
+  // Within one stager poll; the rest of the allowance is the test's own polling of the file.
+  EXPECT_LE(takeover_ms, kStagerPollMs + 150);
+  EXPECT_EQ(Static(b, "update.gz"), b.full);
+  // The killed attempt and one fresh download by the new owner.
+  EXPECT_EQ(Upstream(b, payload).media, 2u);
+  EXPECT_EQ(state.Query("SELECT attempts" + row), "2");
+  EXPECT_EQ(watcher.bad(), 0) << watcher.first_bad();
+  EXPECT_GT(watcher.not_found(), 0);  // it did watch the file while it staged
+  EXPECT_TRUE(TempEntries(b).empty());
+  EXPECT_EQ(IntegrityCheck(), "ok");
+}
+
+INSTANTIATE_TEST_SUITE_P(Percent, KillAtProgressTest, ::testing::Values(25, 50, 75),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return "At" + std::to_string(info.param) + "Percent";
+                         });
+
+// Every process of the service dies at once mid-download; the state file says `staging` under
+// owners that no longer exist. Start-up must reclaim those rows, and the build completes.
+TEST_F(ReliabilityTest, WholeServiceKilledMidDownloadIsReclaimedOnStartUp) {
+  FakeBuild b = PutBuild("R99-2.1.0", kPayloadSize);
+  const std::string payload = b.FullName();
+  fake_->AddFault(b.Key(payload), Fault().PaceBps(kPaceBps));
+  const std::string row = RowOf(b, "full_payload");
+  auto watcher = std::make_unique<StaticWatcher>(service_.port(),
+                                                 "/static/" + b.folder + "/update.gz", b.full);
+  auto first =
+      std::async(std::launch::async, [&] { return Get("/download?archive_url=" + b.Url()); });
+  ASSERT_TRUE(
+      PollUntil([&] { return Upstream(b, payload).media_bytes >= kPayloadSize / 2; }, 10000));
+  const std::vector<pid_t> old_workers = service_.WorkerPids();
+  const std::string owner = Sql("SELECT owner_pid" + row + " AND state = 'staging'");
+  ASSERT_TRUE(IsPid(owner)) << owner;
+  ASSERT_NE(std::find(old_workers.begin(), old_workers.end(), std::stoi(owner)), old_workers.end());
+
+  service_.KillAll();
+  HttpResult cut = first.get();
+  EXPECT_NE(cut.status, 200) << cut.body;  // no answer, or nginx's 502 just before it died
+  watcher->Stop();
+  EXPECT_EQ(watcher->bad(), 0) << watcher->first_bad();
+  // What the crash left: the row still staging under the dead worker. (Read by a writable
+  // connection: a worker killed inside a write transaction leaves a hot journal that a
+  // read-only one could not roll back; the service's first connection would do the same.)
+  {
+    StateFile state(StateDbPath());
+    EXPECT_EQ(state.Query("SELECT owner_pid" + row + " AND state = 'staging'"), owner);
+  }
+
+  ASSERT_TRUE(service_.StartAgain().ok()) << service_.Log();
+  // Right after start-up: every row still (or again) staging belongs to a live worker of the
+  // new pool; none to the dead ones.
+  const std::vector<pid_t> new_workers = service_.WorkerPids();
+  const std::string staging = Sql("SELECT owner_pid FROM artifacts WHERE state = 'staging'");
+  std::istringstream pids(staging);
+  std::string pid;
+  while (std::getline(pids, pid)) {
+    ASSERT_TRUE(IsPid(pid)) << staging;
+    EXPECT_NE(std::find(new_workers.begin(), new_workers.end(), std::stoi(pid)), new_workers.end())
+        << "row staging under pid " << pid << ", not a worker of the restarted pool";
+  }
+  EXPECT_NE(Sql("SELECT state" + row), "") << "the row is gone";
+
+  watcher = std::make_unique<StaticWatcher>(service_.port(), "/static/" + b.folder + "/update.gz",
+                                            b.full);
+  HttpResult again = Get("/download?archive_url=" + b.Url());
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.body, "Success");
+  HttpResult background = Get("/wait_for_status?archive_url=" + b.Url());
+  EXPECT_EQ(background.status, 200) << background.body;
+  watcher->Stop();
+  EXPECT_EQ(watcher->bad(), 0) << watcher->first_bad();
+  EXPECT_EQ(Static(b, "update.gz"), b.full);
+  EXPECT_EQ(Static(b, "stateful.tgz"), b.stateful);
+  EXPECT_EQ(Static(b, "autotest/test_suites/control.bvt"), b.suite_control);
+  EXPECT_EQ(Upstream(b, payload).media, 2u);  // the cut one and one after the restart
+  EXPECT_EQ(Sql("SELECT attempts" + row), "2");
+  EXPECT_TRUE(TempEntries(b).empty());
+  EXPECT_EQ(IntegrityCheck(), "ok");
+  std::printf("[ measure  ] whole service killed at 50%%: upstream GETs %llu, bytes %llu of %zu\n",
+              static_cast<unsigned long long>(Upstream(b, payload).media),
+              static_cast<unsigned long long>(Upstream(b, payload).media_bytes), kPayloadSize);
+}
+
+}  // namespace
+}  // namespace devserver::testing
