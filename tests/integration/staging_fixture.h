@@ -70,9 +70,14 @@ class StagingTest : public ::testing::Test {
     options_.threads = 32;
     options_.extra_flags = {"--gs-endpoint=" + fake_->endpoint(), "--stall-timeout=2",
                             "--object-wait=0", "--max-attempts=3", "--max-wait=60"};
+    ConfigureService(&options_);
     Status s = service_.Start(options_);
     ASSERT_TRUE(s.ok()) << s.message();
   }
+
+  // A fixture's own worker counts and flags, applied before the service starts (a flag
+  // appended later wins over the same flag earlier).
+  virtual void ConfigureService(ServiceProcess::Options* /*options*/) {}
 
   FakeBuild PutBuild(const std::string& build, size_t full_size = 2 << 20, bool with_full = true) {
     FakeBuild b;

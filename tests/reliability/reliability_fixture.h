@@ -123,21 +123,15 @@ class StaticWatcher {
 
 class ReliabilityTest : public StagingTest {
  protected:
-  void SetUp() override {
-    FakeGcsProcess::Options fake_options;
-    fake_options.binary = FAKEGCS_BIN;
-    fake_ = std::make_unique<FakeGcsProcess>(fake_options);
-    options_.workers = 3;
-    options_.threads = 16;
-    options_.extra_flags = {"--gs-endpoint=" + fake_->endpoint(),
-                            "--stall-timeout=" + std::to_string(kStallTimeoutS),
-                            "--object-wait=0",
-                            "--max-attempts=" + std::to_string(kMaxAttempts),
-                            "--max-wait=60",
-                            "--retry-delay=" + std::to_string(kRetryDelayS)};
-    for (const std::string& flag : ExtraFlags()) options_.extra_flags.push_back(flag);
-    Status s = service_.Start(options_);
-    ASSERT_TRUE(s.ok()) << s.message();
+  void ConfigureService(ServiceProcess::Options* options) override {
+    options->workers = 3;
+    options->threads = 16;
+    for (const std::string& flag : {"--stall-timeout=" + std::to_string(kStallTimeoutS),
+                                    "--max-attempts=" + std::to_string(kMaxAttempts),
+                                    "--retry-delay=" + std::to_string(kRetryDelayS)}) {
+      options->extra_flags.push_back(flag);
+    }
+    for (const std::string& flag : ExtraFlags()) options->extra_flags.push_back(flag);
   }
 
   // Flags a test adds (later flags win).
