@@ -236,7 +236,7 @@ bool StateDb::RequestChangesNothing(const std::string& build,
       changes = changes || retry_due || more_urgent || usage_stale;
     });
   }
-  if (!s.ok() || changes || found.size() < artifacts.size()) return false;
+  if (!s.ok() || changes) return false;
   statuses->clear();
   statuses->reserve(artifacts.size());
   for (const std::string& artifact : artifacts) {
