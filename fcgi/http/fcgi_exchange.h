@@ -14,6 +14,8 @@ class FcgiBody : public RequestBody {
  public:
   FcgiBody(FCGX_Stream* in, size_t content_length) : in_(in), left_(content_length) {}
   Status Read(char* buf, size_t n, size_t* got) override;
+  // Whether every byte of the body has been read (always, for a request without one).
+  bool consumed() const { return left_ == 0; }
 
  private:
   FCGX_Stream* in_;

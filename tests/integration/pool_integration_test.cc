@@ -76,6 +76,20 @@ TEST_F(PoolTest, UnknownEndpointIs404AndWrongMethodIs405) {
   EXPECT_EQ(post.headers["Allow"], "GET");
 }
 
+TEST_F(PoolTest, AnswersGivenBeforeTheBodyIsReadStillReachTheCaller) {
+  // 404 and 405 are answered without reading the body. 8 MiB is far more than a socket
+  // buffer, so nginx is still sending it when the answer is written: a worker that closed the
+  // connection then would make nginx's write fail and the caller get 502.
+  const std::string body(8 << 20, 'x');
+  for (int i = 0; i < 3; ++i) {
+    HttpResult wrong_method = HttpCall(service_.port(), "POST", "/check_health", {}, body);
+    EXPECT_EQ(wrong_method.status, 405) << wrong_method.error;
+    HttpResult unknown = HttpCall(service_.port(), "POST", "/no/such/thing", {}, body);
+    EXPECT_EQ(unknown.status, 404) << unknown.error;
+    EXPECT_EQ(unknown.body, "no endpoint /no/such/thing");
+  }
+}
+
 TEST_F(PoolTest, RawAndEncodedQueryValuesParseTheSame) {
   const std::string want =
       "archive_url=gs://chromeos-image-archive/x86-alex-release/"
