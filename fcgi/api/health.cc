@@ -13,9 +13,10 @@ namespace devserver {
 namespace {
 
 Status CheckHealth(const ServiceInfo& service, const Request&, Response* response) {
-  uint64_t free_bytes = 0;
-  Status s = service.env->FreeDiskBytes(service.config.static_root, &free_bytes);
+  DiskSpace disk;
+  Status s = service.env->Disk(service.config.static_root, &disk);
   if (!s.ok()) return Status::Failed("cannot read free disk space: " + s.message());
+  const uint64_t free_bytes = disk.available;
 
   state::StateSummary summary;
   s = service.staging->Summary(&summary);

@@ -11,6 +11,12 @@
 
 namespace devserver {
 
+// Space on one file system, in bytes.
+struct DiskSpace {
+  uint64_t available = 0;  // to an unprivileged user
+  uint64_t total = 0;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -22,8 +28,8 @@ class Env {
   virtual int64_t MonotonicMicros() = 0;
   // Seconds since the Unix epoch.
   virtual int64_t WallSeconds() = 0;
-  // Bytes available to an unprivileged user on the file system holding `path`.
-  virtual Status FreeDiskBytes(const std::string& path, uint64_t* bytes) = 0;
+  // The size of the file system holding `path`, and what is free on it.
+  virtual Status Disk(const std::string& path, DiskSpace* space) = 0;
 };
 
 }  // namespace devserver

@@ -23,10 +23,11 @@ class PosixEnv : public Env {
         .count();
   }
 
-  Status FreeDiskBytes(const std::string& path, uint64_t* bytes) override {
+  Status Disk(const std::string& path, DiskSpace* space) override {
     struct statvfs st {};
     if (statvfs(path.c_str(), &st) != 0) return Status::IOError("statvfs " + path, errno);
-    *bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    space->available = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    space->total = static_cast<uint64_t>(st.f_blocks) * st.f_frsize;
     return Status::Ok();
   }
 };

@@ -1,6 +1,7 @@
 #include "fcgi/base/fs.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,6 +72,28 @@ Status ReadFile(const std::string& path, std::string* contents) {
     contents->append(buf, static_cast<size_t>(n));
   }
   close(fd);
+  return Status::Ok();
+}
+
+ExclusiveFileLock::~ExclusiveFileLock() {
+  if (fd_ >= 0) close(fd_);  // closing the last descriptor releases the lock
+}
+
+Status ExclusiveFileLock::Lock(const std::string& path, bool wait, bool* held) {
+  *held = false;
+  if (fd_ < 0) {
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return Status::IOError("open " + path, errno);
+  }
+  int rc;
+  do {
+    rc = flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB));
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno == EWOULDBLOCK) return Status::Ok();
+    return Status::IOError("flock " + path, errno);
+  }
+  *held = true;
   return Status::Ok();
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <set>
 #include <sstream>
 
@@ -29,6 +30,43 @@ Status ParseInt(const std::string& value, int min, int max, int* out) {
   }
   *out = static_cast<int>(parsed);
   return Status::Ok();
+}
+
+// A byte count: a whole number with an optional binary unit, K, M, G or T ("500G").
+Status ParseSize(const std::string& value, int64_t* out) {
+  static const std::string kUnits = "KMGT";
+  std::string digits = value;
+  int shift = 0;
+  if (!digits.empty()) {
+    const size_t unit = kUnits.find(static_cast<char>(toupper(digits.back())));
+    if (unit != std::string::npos) {
+      shift = 10 * static_cast<int>(unit + 1);
+      digits.pop_back();
+    }
+  }
+  const bool numeric = !digits.empty() && digits.size() <= 12 &&
+                       digits.find_first_not_of("0123456789") == std::string::npos;
+  if (!numeric) {
+    return Status::InvalidArgument("'" + value +
+                                   "' is not a size (a number, optionally with K, M, G or T)");
+  }
+  const int64_t number = std::stoll(digits);
+  if (number > (int64_t{1} << (62 - shift))) {
+    return Status::InvalidArgument("'" + value + "' is too large");
+  }
+  *out = number << shift;
+  return Status::Ok();
+}
+
+// A size in its largest exact unit.
+std::string RenderSize(int64_t bytes) {
+  static const char* const kUnits[] = {"", "K", "M", "G", "T"};
+  int unit = 0;
+  while (unit < 4 && bytes != 0 && bytes % 1024 == 0) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return std::to_string(bytes) + kUnits[unit];
 }
 
 Status ParseBool(const std::string& value, bool* out) {
@@ -249,6 +287,30 @@ std::vector<ConfigKey> MakeKeys() {
                         "Seconds to keep looking for objects a build has not uploaded yet.",
                         &Config::object_wait_s, 0, 3600));
 
+  keys.push_back({"cache", "max_cache_size", "0",
+                  "Bytes of staged files to keep, with K, M, G or T (binary units): 500G. Past "
+                  "it the least recently used builds are evicted. 0 = no limit but "
+                  "min_free_percent.",
+                  [](const std::string& v, Config* c) { return ParseSize(v, &c->cache_max_bytes); },
+                  [](const Config& c) { return RenderSize(c.cache_max_bytes); }});
+  keys.push_back(IntKey("cache", "min_free_percent", "10",
+                        "Percent of the static root's file system to keep free by evicting the "
+                        "least recently used builds. 0 = never evict for space.",
+                        &Config::cache_min_free_percent, 0, 90));
+  keys.push_back(IntKey("cache", "eviction_grace", "3600",
+                        "Seconds since a build was last used (an API call naming it, or a "
+                        "read under /static/) during which it is never evicted.",
+                        &Config::cache_grace_s, 0, 30 * 86400));
+  keys.push_back(IntKey("cache", "eviction_interval", "60",
+                        "Seconds between the workers' checks of the budget above. 0 = evict "
+                        "only by `devserverctl gc`.",
+                        &Config::cache_check_interval_s, 0, 86400));
+  keys.push_back(PathKey("cache", "reads_socket", "/run/devserver/static-reads.sock",
+                         "Unix datagram socket the pool binds and nginx's access_log of /static/ "
+                         "sends each read to, so reads count as use of their build (same mode and "
+                         "group as the FastCGI socket). Empty: only API calls count as use.",
+                         &Config::reads_socket, true));
+
   keys.push_back(IntKey("timeouts", "max_wait", "1800",
                         "Longest a request waits for staging before answering; keep it below "
                         "nginx's fastcgi_read_timeout so callers never see a 504.",
@@ -360,6 +422,9 @@ Status ValidateConfig(const Config& config) {
   }
   if (config.socket[0] == '/' && config.socket.size() >= 108) {
     return Status::InvalidArgument("[server] socket: path longer than a Unix socket allows");
+  }
+  if (config.reads_socket.size() >= 108) {
+    return Status::InvalidArgument("[cache] reads_socket: path longer than a Unix socket allows");
   }
   return Status::Ok();
 }

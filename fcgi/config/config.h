@@ -5,6 +5,7 @@
 // (`devserver-fcgi --print-config`), and a test checks README documents every key.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -44,6 +45,13 @@ struct Config {
   int lease_s = 0;
   int retry_delay_s = 0;
   int object_wait_s = 0;
+
+  // [cache]: eviction of least recently used builds
+  int64_t cache_max_bytes = 0;     // staged bytes kept at most; 0 = no limit
+  int cache_min_free_percent = 0;  // free space kept on the static root's file system
+  int cache_grace_s = 0;           // a build used this recently is never evicted
+  int cache_check_interval_s = 0;  // how often workers check the budget; 0 = only `gc`
+  std::string reads_socket;        // datagram socket nginx logs /static/ reads to; "" = none
 
   // [timeouts]
   int max_wait_s = 0;

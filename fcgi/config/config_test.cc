@@ -90,12 +90,28 @@ TEST_F(ConfigFileTest, ValuesAreChecked) {
       {"[paths]\nstatic_root = relative/dir\n", "'relative/dir' is not an absolute path"},
       {"[storage]\nallowed_buckets = Bad/Bucket\n", "'Bad/Bucket' is not a bucket name"},
       {"[storage]\ngs_endpoint = ftp://x\n", "not an http:// or https:// URL"},
+      {"[cache]\nmax_cache_size = 5GB\n", "'5GB' is not a size"},
+      {"[cache]\nmax_cache_size = -1\n", "'-1' is not a size"},
+      {"[cache]\nmax_cache_size = 99999999999T\n", "is too large"},
   };
   for (const Case& c : cases) {
     Config config = DefaultConfig();
     Status s = LoadConfigFile(Write(c.text), &config);
     EXPECT_NE(s.message().find(c.expect), std::string::npos) << c.text << " -> " << s.message();
   }
+}
+
+TEST(ConfigTest, SizesTakeBinaryUnitsAndRenderInTheLargestExactOne) {
+  Config c = DefaultConfig();
+  ASSERT_TRUE(ApplyConfigOverride("max-cache-size", "500G", &c).ok());
+  EXPECT_EQ(c.cache_max_bytes, int64_t{500} << 30);
+  ASSERT_TRUE(ApplyConfigOverride("max-cache-size", "3m", &c).ok());
+  EXPECT_EQ(c.cache_max_bytes, 3 << 20);
+  ASSERT_TRUE(ApplyConfigOverride("max-cache-size", "1536K", &c).ok());
+  EXPECT_EQ(c.cache_max_bytes, 1536 << 10);
+  EXPECT_NE(RenderConfig(c).find("max_cache_size = 1536K\n"), std::string::npos);
+  ASSERT_TRUE(ApplyConfigOverride("max-cache-size", "2048", &c).ok());
+  EXPECT_NE(RenderConfig(c).find("max_cache_size = 2K\n"), std::string::npos);
 }
 
 TEST(ConfigTest, OverridesUseDashedOrUnderscoredNames) {

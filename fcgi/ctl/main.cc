@@ -1,7 +1,8 @@
-// devserverctl: the operator's command: run the service, and (later) inspect and evict.
+// devserverctl: the operator's command: run the service, make a sample build, evict.
 #include <iostream>
 #include <string>
 
+#include "fcgi/ctl/gc.h"
 #include "fcgi/ctl/sample_build.h"
 #include "fcgi/ctl/serve.h"
 #include "generated/version.h"
@@ -14,6 +15,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  serve      run nginx and the worker pool from one state directory (see serve --help)\n"
     "  sample-build  write a synthetic build for serve --archive-dir (see sample-build --help)\n"
+    "  gc         evict least recently used builds now (see gc --help)\n"
     "  version    print the version\n";
 
 }  // namespace
@@ -26,6 +28,7 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   if (command == "serve") return devserver::RunServe(argc - 1, argv + 1);
   if (command == "sample-build") return devserver::RunSampleBuild(argc - 1, argv + 1);
+  if (command == "gc") return devserver::RunGc(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {
     std::cout << "devserverctl " << devserver::kDevserverVersion << "\n";
     return 0;

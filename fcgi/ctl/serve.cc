@@ -189,6 +189,7 @@ Status Launcher::Prepare() {
   auto& overrides = options_.pool.overrides;
   std::vector<std::pair<std::string, std::string>> mine = {
       {"socket", state_dir_ + "/run/fcgi.sock"},
+      {"reads-socket", state_dir_ + "/run/static-reads.sock"},
       {"static-root", state_dir_ + "/static"},
       {"state-dir", state_dir_},
       {"plugin-dir", Absolute(exe_dir + "/../lib/devserver/plugins")},
@@ -222,6 +223,15 @@ Status Launcher::Prepare() {
   return Status::Ok();
 }
 
+// The access_log directive that sends reads under /static/ to the pool, or a comment saying
+// why there is none.
+std::string ReadsAccessLog(const Config& config) {
+  if (config.reads_socket.empty())
+    return "# reads are not counted as use: [cache] reads_socket is empty";
+  return "access_log syslog:server=unix:" + config.reads_socket +
+         ",nohostname,tag=devserver devserver_reads;";
+}
+
 Status Launcher::RenderNginxConfig() {
   std::string fcgi_pass = config_.socket[0] == '/' ? "unix:" + config_.socket : config_.socket;
   std::map<std::string, std::string> vars = {
@@ -231,6 +241,9 @@ Status Launcher::RenderNginxConfig() {
       {"FCGI_PASS", fcgi_pass},
       {"FCGI_READ_TIMEOUT", std::to_string(options_.nginx_read_timeout_s) + "s"},
       {"NGINX_DIR", nginx_dir_},
+      {"ACCESS_LOG", nginx_dir_ + "/access.log"},
+      {"ERROR_LOG", "stderr"},
+      {"READS_ACCESS_LOG", ReadsAccessLog(config_)},
       {"NGINX_WORKERS", "auto"},
       // As root, nginx would switch its workers to "nobody", who cannot enter a private
       // state directory; a development launcher keeps them as the invoking user.

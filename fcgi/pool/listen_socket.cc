@@ -28,25 +28,26 @@ Status FillUnixAddress(const std::string& path, sockaddr_un* addr) {
   return Status::Ok();
 }
 
-// Whether a process still accepts connections on the socket file at `path`.
-bool SomeoneListens(const std::string& path) {
+// Whether a live process has the socket file at `path` (of `type`) open: connect(2) succeeds.
+bool SomeoneHas(const std::string& path, int type) {
   sockaddr_un addr{};
   if (!FillUnixAddress(path, &addr).ok()) return false;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   bool live = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   close(fd);
   return live;
 }
 
-Status OpenUnix(const Config& config, int* out) {
-  const std::string& path = config.socket;
+// Binds a non-blocking Unix socket of `type` at `path` with the configured mode and group,
+// listening when it is a stream socket.
+Status BindUnix(const Config& config, const std::string& path, int type, int* out) {
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
       return Status::InvalidArgument("socket path " + path + " exists and is not a socket");
     }
-    if (SomeoneListens(path)) {
+    if (SomeoneHas(path, type)) {
       return Status::Unavailable("socket " + path + " is in use by another running process");
     }
   }
@@ -54,7 +55,7 @@ Status OpenUnix(const Config& config, int* out) {
   sockaddr_un addr{};
   Status s = FillUnixAddress(temp, &addr);
   if (!s.ok()) return s;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Status::IOError("socket", errno);
   unlink(temp.c_str());
   auto fail = [&](const std::string& what) {
@@ -77,7 +78,7 @@ Status OpenUnix(const Config& config, int* out) {
       return fail("chgrp " + config.socket_group + " " + temp);
     }
   }
-  if (listen(fd, config.backlog) != 0) return fail("listen " + temp);
+  if (type == SOCK_STREAM && listen(fd, config.backlog) != 0) return fail("listen " + temp);
   if (rename(temp.c_str(), path.c_str()) != 0) return fail("rename " + temp + " to " + path);
   *out = fd;
   return Status::Ok();
@@ -110,11 +111,27 @@ Status OpenTcp(const Config& config, int* out) {
 }  // namespace
 
 Status OpenListenSocket(const Config& config, int* fd) {
-  return IsUnix(config) ? OpenUnix(config, fd) : OpenTcp(config, fd);
+  return IsUnix(config) ? BindUnix(config, config.socket, SOCK_STREAM, fd) : OpenTcp(config, fd);
 }
 
 void RemoveListenSocket(const Config& config) {
   if (IsUnix(config)) unlink(config.socket.c_str());
+}
+
+Status OpenReadsSocket(const Config& config, int* fd) {
+  *fd = -1;
+  if (config.reads_socket.empty()) return Status::Ok();
+  Status s = BindUnix(config, config.reads_socket, SOCK_DGRAM, fd);
+  if (!s.ok()) return s;
+  // A burst of reads queues here while the workers' recorders catch up; what does not fit
+  // is dropped by nginx (non-blocking send), which costs only a little of the use record.
+  int bytes = 1 << 20;
+  setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  return Status::Ok();
+}
+
+void RemoveReadsSocket(const Config& config) {
+  if (!config.reads_socket.empty()) unlink(config.reads_socket.c_str());
 }
 
 }  // namespace devserver

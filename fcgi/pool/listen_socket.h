@@ -1,4 +1,5 @@
-// The FastCGI listening socket, opened once by the master and shared by every worker.
+// The sockets the master opens once and every worker shares: the FastCGI listening socket,
+// and the datagram socket nginx logs reads under /static/ to.
 #pragma once
 
 #include <string>
@@ -16,5 +17,10 @@ Status OpenListenSocket(const Config& config, int* fd);
 
 // Removes the socket file of a Unix socket (nothing for TCP).
 void RemoveListenSocket(const Config& config);
+
+// Binds the Unix datagram socket `config.reads_socket` (same mode, group and stale-file rules
+// as the listening socket), non-blocking. *fd is -1 when reads_socket is empty.
+Status OpenReadsSocket(const Config& config, int* fd);
+void RemoveReadsSocket(const Config& config);
 
 }  // namespace devserver

@@ -66,6 +66,7 @@ class Master {
   Config config_;
   Env* env_;
   int listen_fd_ = -1;
+  int reads_fd_ = -1;
   int signal_fd_ = -1;
   int generation_ = 0;
   int64_t started_at_ = 0;
@@ -88,6 +89,7 @@ int Master::Run() {
     return 1;
   }
   Status s = OpenListenSocket(config_, &listen_fd_);
+  if (s.ok()) s = OpenReadsSocket(config_, &reads_fd_);
   if (!s.ok()) {
     DS_LOG(kError) << s.message();
     return 1;
@@ -135,6 +137,7 @@ int Master::Run() {
     }
   }
   close(listen_fd_);
+  if (reads_fd_ >= 0) close(reads_fd_);
   DS_LOG(kInfo) << "all workers stopped; exiting";
   return 0;
 }
@@ -151,6 +154,7 @@ void Master::Spawn(int index) {
     int code = 0;
     {
       ServiceInfo service{config_, env_, started_at_, index};
+      service.reads_fd = reads_fd_;
       code = RunWorker(service, listen_fd_);
     }
 #if defined(__SANITIZE_ADDRESS__)
@@ -206,6 +210,7 @@ void Master::BeginStop() {
   // Without the socket file, nginx fails new requests at once instead of queueing them
   // behind workers that will never accept them.
   RemoveListenSocket(config_);
+  RemoveReadsSocket(config_);
   DS_LOG(kInfo) << "stopping: draining " << workers_.size() << " workers (up to "
                 << config_.drain_timeout_s << " s)";
   DrainAll();
@@ -219,12 +224,14 @@ void Master::Reload() {
     return;
   }
   if (fresh.socket != config_.socket || fresh.socket_mode != config_.socket_mode ||
-      fresh.socket_group != config_.socket_group || fresh.backlog != config_.backlog) {
+      fresh.socket_group != config_.socket_group || fresh.backlog != config_.backlog ||
+      fresh.reads_socket != config_.reads_socket) {
     DS_LOG(kWarning) << "socket settings change only on restart; keeping " << config_.socket;
     fresh.socket = config_.socket;
     fresh.socket_mode = config_.socket_mode;
     fresh.socket_group = config_.socket_group;
     fresh.backlog = config_.backlog;
+    fresh.reads_socket = config_.reads_socket;
   }
   SetMinLogLevel(ParseLogLevel(fresh.log_level));
   // The old generation drains against the deadline it had; the new one starts at once on

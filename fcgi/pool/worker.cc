@@ -158,7 +158,7 @@ int RunWorker(const ServiceInfo& service, int listen_fd) {
   }
 
   std::unique_ptr<StagingService> staging;
-  Status started = StagingService::Start(service.config, &staging);
+  Status started = StagingService::Start(service.config, service.reads_fd, &staging);
   if (!started.ok()) {
     // The master restarts the worker with a growing back-off; the log says why.
     DS_LOG(kError) << "cannot start staging: " << started.message();

@@ -14,6 +14,8 @@ namespace {
 // written by other workers. Work queued in this worker wakes them at once.
 constexpr std::chrono::milliseconds kStagerPoll{200};
 constexpr std::chrono::milliseconds kWaiterPoll{50};
+// How often reads under /static/ are written down: use is recorded to the minute anyway.
+constexpr std::chrono::milliseconds kReadsBatch{1000};
 
 Status MakeStore(const Config& config, std::unique_ptr<storage::ArchiveStore>* store) {
   if (!config.archive_dir.empty()) {
@@ -37,7 +39,8 @@ std::string StateDatabasePath(const Config& config) { return config.state_dir + 
 
 std::string OwnerLockDir(const Config& config) { return config.state_dir + "/owners"; }
 
-Status StagingService::Start(const Config& config, std::unique_ptr<StagingService>* service) {
+Status StagingService::Start(const Config& config, int reads_fd,
+                             std::unique_ptr<StagingService>* service) {
   std::unique_ptr<StagingService> started(new StagingService());
   started->config_ = config;
   Status s = started->lock_.Acquire(OwnerLockDir(config));
@@ -71,18 +74,35 @@ Status StagingService::Start(const Config& config, std::unique_ptr<StagingServic
                             std::chrono::milliseconds(config.lease_s * 1000 / 6));
   started->stagers_ = std::make_unique<StagerPool>(
       deps, started->lock_.owner(), started->waiters_.get(), config.max_concurrent, kStagerPoll);
+  started->evictor_ =
+      std::make_unique<Evictor>(started->db_.get(), Env::Default(), config.static_root);
+  if (config.cache_check_interval_s > 0) {
+    started->janitor_ = std::make_unique<Janitor>(
+        started->evictor_.get(), BudgetFromConfig(config), EvictionLockPath(config),
+        std::chrono::seconds(config.cache_check_interval_s));
+  }
+  if (reads_fd >= 0) {
+    state::StateDb* db = started->db_.get();
+    started->reads_ = std::make_unique<ReadRecorder>(
+        reads_fd, config.static_root,
+        [db](const std::vector<std::string>& paths) { return db->MarkUsed(paths); }, kReadsBatch);
+  }
   *service = std::move(started);
   return Status::Ok();
 }
 
 StagingService::~StagingService() {
   Shutdown();
+  reads_.reset();
+  janitor_.reset();
   stagers_.reset();  // joins the stagers before the things they use go away
   waiters_.reset();
 }
 
 void StagingService::Shutdown() {
   if (stagers_) stagers_->Stop();
+  if (janitor_) janitor_->Stop();
+  if (reads_) reads_->Stop();
   if (waiters_) waiters_->Shutdown();
 }
 

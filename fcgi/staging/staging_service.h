@@ -14,6 +14,9 @@
 #include "fcgi/config/config.h"
 #include "fcgi/staging/artifact_registry.h"
 #include "fcgi/staging/build_ref.h"
+#include "fcgi/staging/evictor.h"
+#include "fcgi/staging/janitor.h"
+#include "fcgi/staging/read_recorder.h"
 #include "fcgi/staging/stager_pool.h"
 #include "fcgi/staging/wait_hub.h"
 #include "fcgi/state/liveness.h"
@@ -28,8 +31,9 @@ class StagingService {
  public:
   // Called in the worker after fork(): takes this process's liveness lock, opens (creating
   // or migrating) <state_dir>/state.db, returns dead owners' rows to the queue, loads the
-  // plugins, connects storage and starts the stagers.
-  static Status Start(const Config& config, std::unique_ptr<StagingService>* service);
+  // plugins, connects storage and starts the stagers and the janitor, and a recorder of
+  // reads under /static/ on `reads_fd` unless it is -1.
+  static Status Start(const Config& config, int reads_fd, std::unique_ptr<StagingService>* service);
   ~StagingService();
 
   // Records that a caller wants `artifacts` of the build (priority 0 = someone waits for
@@ -59,7 +63,8 @@ class StagingService {
   const ArtifactRegistry& registry() const { return *registry_; }
   const state::Owner& owner() const { return lock_.owner(); }
   int busy_stagers() const { return stagers_ ? stagers_->busy() : 0; }
-  // Stops stagers (their work goes back to the queue) and wakes every waiter.
+  // Stops stagers (their work goes back to the queue) and the janitor, and wakes every
+  // waiter.
   void Shutdown();
 
  private:
@@ -72,6 +77,9 @@ class StagingService {
   std::unique_ptr<ArtifactRegistry> registry_;
   std::unique_ptr<WaitHub> waiters_;
   std::unique_ptr<StagerPool> stagers_;
+  std::unique_ptr<Evictor> evictor_;
+  std::unique_ptr<Janitor> janitor_;     // none when [cache] eviction_interval is 0
+  std::unique_ptr<ReadRecorder> reads_;  // none when reads are not counted
 };
 
 // Where the state lives under [paths] state_dir.

@@ -11,13 +11,10 @@
 
 #include "fcgi/base/log.h"
 #include "fcgi/state/migrations.h"
-#include "fcgi/state/statement_cache.h"
+#include "fcgi/state/run_statement.h"
 
 namespace devserver::state {
 namespace {
-
-using Binder = std::function<void(Statement&)>;
-using RowReader = std::function<void(const Statement&)>;
 
 ArtifactState ParseState(const std::string& text) {
   if (text == "queued") return ArtifactState::kQueued;
@@ -34,20 +31,6 @@ void OwnerAliveFunction(sqlite3_context* context, int, sqlite3_value** args) {
   const unsigned char* path = sqlite3_value_text(args[0]);
   bool alive = path != nullptr && liveness->IsAlive(reinterpret_cast<const char*>(path));
   sqlite3_result_int(context, alive ? 1 : 0);
-}
-
-// Runs one SQL statement, prepared once per connection: binds, then hands each row to `row`.
-Status Run(Connection* db, const std::string& sql, const Binder& bind, const RowReader& row = {}) {
-  LeasedStatement stmt;
-  Status s = db->Cached(sql, &stmt);
-  if (!s.ok()) return s;
-  if (bind) bind(*stmt);
-  for (;;) {
-    bool has_row = false;
-    s = stmt->Step(&has_row);
-    if (!s.ok() || !has_row) return s;
-    if (row) row(*stmt);
-  }
 }
 
 // A query over a list of artifact names of one build, as one statement: `arm`, a SELECT

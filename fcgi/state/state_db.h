@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,6 +71,13 @@ struct BuildOverview {
   std::string archive_url;
   int64_t last_used_at = 0;
   std::vector<ArtifactStatus> artifacts;  // by name
+};
+
+// A build eviction may take: nothing of it queued or staging.
+struct EvictableBuild {
+  std::string build;
+  int64_t last_used_at = 0;
+  int64_t bytes = 0;  // of the staged files recorded under it
 };
 
 struct StateOptions {
@@ -148,6 +156,25 @@ class StateDb {
   // The files recorded for a staged artifact.
   Status Files(const std::string& build, const std::string& artifact,
                std::vector<StagedFile>* files);
+
+  // Eviction (state_db_eviction.cc) ----------------------------------------------------------
+
+  // Builds last used before `used_before` with nothing queued or staging, least recently
+  // used first.
+  Status EvictableBuilds(int64_t used_before, std::vector<EvictableBuild>* builds);
+
+  // Forgets `build` and everything staged of it, if it is still evictable, in one write
+  // transaction that first calls `detach`: detach moves the build's files out of sight, so
+  // no request ever sees the build staged without its files, and no stager can start on
+  // the build until the files are gone from its path. Nothing is forgotten when detach
+  // fails. `*evicted` says whether the build went.
+  Status Evict(const std::string& build, int64_t used_before, const std::function<Status()>& detach,
+               bool* evicted);
+
+  // Counts reads of staged files (nginx's log of /static/) as use of their builds: a path,
+  // relative to the static root, uses every build that is one of its directory prefixes.
+  // Writes only when a build's recorded use is older than kLastUsedResolutionSeconds.
+  Status MarkUsed(const std::vector<std::string>& paths);
 
  private:
   StateDb(Connection connection, std::unique_ptr<ReadPool> readers, const StateOptions& options);

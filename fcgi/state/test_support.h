@@ -16,8 +16,8 @@ class ManualClockEnv : public Env {
  public:
   int64_t MonotonicMicros() override { return now_ * 1'000'000; }
   int64_t WallSeconds() override { return now_; }
-  Status FreeDiskBytes(const std::string& path, uint64_t* bytes) override {
-    return Default()->FreeDiskBytes(path, bytes);
+  Status Disk(const std::string& path, DiskSpace* space) override {
+    return Default()->Disk(path, space);
   }
   void Advance(int64_t seconds) { now_ += seconds; }
 

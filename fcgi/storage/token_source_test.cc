@@ -23,8 +23,8 @@ class ManualEnv : public Env {
  public:
   int64_t MonotonicMicros() override { return mono_us; }
   int64_t WallSeconds() override { return wall_s; }
-  Status FreeDiskBytes(const std::string&, uint64_t* bytes) override {
-    *bytes = 0;
+  Status Disk(const std::string&, DiskSpace* space) override {
+    *space = DiskSpace{};
     return Status::Ok();
   }
   int64_t mono_us = 5'000'000;

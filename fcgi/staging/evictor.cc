@@ -1,0 +1,137 @@
+#include "fcgi/staging/evictor.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+
+#include "fcgi/base/log.h"
+
+namespace devserver {
+namespace {
+
+// A build name from the state database is a path below the static root; refuse anything
+// that could name a directory outside it, whatever wrote the row.
+bool IsBuildPath(const std::string& build) {
+  if (build.empty() || build.front() == '/' || build.back() == '/') return false;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = build.find('/', start);
+    std::string part = build.substr(start, slash - start);
+    if (part.empty() || part == "." || part == ".." || part.front() == '.') return false;
+    if (slash == std::string::npos) return true;
+    start = slash + 1;
+  }
+}
+
+}  // namespace
+
+EvictionBudget BudgetFromConfig(const Config& config) {
+  EvictionBudget budget;
+  budget.max_staged_bytes = config.cache_max_bytes;
+  budget.min_free_percent = config.cache_min_free_percent;
+  budget.grace_seconds = config.cache_grace_s;
+  return budget;
+}
+
+Status Evictor::Run(const EvictionBudget& budget, bool dry_run, EvictionReport* report) {
+  *report = EvictionReport{};
+  state::StateSummary summary;
+  Status s = db_->Summary(&summary);
+  if (!s.ok()) return s;
+  report->staged_bytes = summary.staged_bytes;
+  s = env_->Disk(static_root_, &report->disk);
+  if (!s.ok()) return s;
+
+  int64_t need = 0;
+  if (budget.max_staged_bytes > 0) need = summary.staged_bytes - budget.max_staged_bytes;
+  if (budget.min_free_percent > 0) {
+    const auto floor = static_cast<int64_t>(report->disk.total / 100 * budget.min_free_percent);
+    need = std::max(need, floor - static_cast<int64_t>(report->disk.available));
+  }
+  report->bytes_to_free = std::max<int64_t>(need, 0);
+  if (report->bytes_to_free == 0 && !budget.all_unused) return Status::Ok();
+
+  const int64_t used_before = env_->WallSeconds() - budget.grace_seconds;
+  std::vector<state::EvictableBuild> candidates;
+  s = db_->EvictableBuilds(used_before, &candidates);
+  if (!s.ok()) return s;
+  for (const state::EvictableBuild& build : candidates) {
+    if (!budget.all_unused && report->bytes_freed >= report->bytes_to_free) break;
+    bool evicted = dry_run;
+    if (!dry_run) {
+      s = EvictOne(build, used_before, &evicted);
+      if (!s.ok()) return s;
+    }
+    if (evicted) {
+      report->evicted.push_back(build);
+      report->bytes_freed += build.bytes;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Evictor::EvictOne(const state::EvictableBuild& build, int64_t used_before, bool* evicted) {
+  if (!IsBuildPath(build.build)) {
+    return Status::Failed("refusing to evict '" + build.build +
+                          "': not a path below the static root");
+  }
+  const std::string dir = static_root_ + "/" + build.build;
+  const std::string hidden = static_root_ + "/" + kDetachedPrefix + std::to_string(getpid()) + "-" +
+                             std::to_string(env_->WallSeconds()) + "-" +
+                             std::to_string(detached_++);
+  bool moved = false;
+  Status s = db_->Evict(
+      build.build, used_before,
+      [&]() {
+        if (rename(dir.c_str(), hidden.c_str()) == 0) {
+          moved = true;
+          return Status::Ok();
+        }
+        // Rows without files (all failed, or removed by hand) go all the same.
+        if (errno == ENOENT) return Status::Ok();
+        return Status::IOError("rename " + dir + " to " + hidden, errno);
+      },
+      evicted);
+  if (!s.ok()) {
+    // The rows stay: put the files back where they say the files are. If a new request has
+    // made the directory meanwhile, the check on use notices the files are gone instead.
+    if (moved && !*evicted && rename(hidden.c_str(), dir.c_str()) != 0) {
+      DS_LOG(kWarning) << "eviction of " << build.build << " failed and its files stay hidden in "
+                       << hidden << " until the next eviction removes them";
+    }
+    return s;
+  }
+  if (moved) {
+    std::error_code ec;
+    std::filesystem::remove_all(hidden, ec);
+    if (ec) DS_LOG(kWarning) << "removing " << hidden << ": " << ec.message();
+  }
+  if (*evicted) {
+    DS_LOG(kInfo) << "evicted " << build.build << " (" << build.bytes << " bytes, unused for "
+                  << env_->WallSeconds() - build.last_used_at << " s)";
+  }
+  return Status::Ok();
+}
+
+int Evictor::RemoveLeftovers() {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(static_root_, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kDetachedPrefix, 0) != 0) continue;
+    std::error_code rm;
+    std::filesystem::remove_all(entry.path(), rm);
+    if (rm) {
+      DS_LOG(kWarning) << "removing " << entry.path().string() << ": " << rm.message();
+    } else {
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace devserver

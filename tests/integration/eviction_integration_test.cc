@@ -1,0 +1,127 @@
+// Eviction end to end (SPEC §5.7): real nginx logging /static/ reads to the real pool,
+// `devserverctl gc` and the workers' janitors against the real state file.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/integration/staging_fixture.h"
+
+namespace devserver::testing {
+namespace {
+
+class EvictionTest : public StagingTest {
+ protected:
+  // Stages a build's default sets (foreground and background). Nothing is read under
+  // /static/ here: a read counts as use, which the tests control.
+  FakeBuild StageBuild(const std::string& build) {
+    FakeBuild b = PutBuild(build, 1 << 20);
+    HttpResult r = Get("/download?archive_url=" + b.Url());
+    EXPECT_EQ(r.body, "Success") << r.status << " " << r.error;
+    r = Get("/wait_for_status?archive_url=" + b.Url());
+    EXPECT_EQ(r.body, "Success") << r.status << " " << r.error;
+    EXPECT_TRUE(std::filesystem::exists(BuildDir(b) + "/update.gz"));
+    return b;
+  }
+  // Writes to the state file as an operator's sqlite3 would (the service runs on).
+  void SqlWrite(const std::string& statement) {
+    std::string out;
+    ASSERT_EQ(RunProgram({"/usr/bin/sqlite3", "-cmd", ".timeout 5000",
+                          service_.state_dir() + "/state.db", statement},
+                         &out),
+              0)
+        << out;
+  }
+  std::string IsStaged(const FakeBuild& b) {
+    return Get("/is_staged?archive_url=" + b.Url() + "&artifacts=full_payload").body;
+  }
+  // Entries of the static root that nginx hides (evictions under way, staging temp files).
+  std::vector<std::string> HiddenInStaticRoot() {
+    std::vector<std::string> found;
+    for (const auto& e : std::filesystem::directory_iterator(service_.state_dir() + "/static")) {
+      if (e.path().filename().string()[0] == '.') found.push_back(e.path().filename());
+    }
+    return found;
+  }
+  int Gc(const std::vector<std::string>& flags, std::string* output) {
+    std::vector<std::string> argv = {DEVSERVERCTL_BIN, "gc", "--state-dir=" + service_.state_dir(),
+                                     "--static-root=" + service_.state_dir() + "/static"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return RunProgram(argv, output);
+  }
+};
+
+TEST_F(EvictionTest, GcEvictsUnusedBuildsButNotOneDevicesAreReading) {
+  FakeBuild read = StageBuild("R1-1.0.0");
+  FakeBuild idle = StageBuild("R2-1.0.0");
+  FakeBuild other = StageBuild("R3-1.0.0");
+  // Two hours pass without a request naming any of them...
+  SqlWrite("UPDATE builds SET last_used_at = last_used_at - 7200");
+  // ...but a device reads one build's payload straight from nginx.
+  ASSERT_TRUE(Static(read, "update.gz") == read.full);
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return Sql("SELECT last_used_at > unixepoch() - 60 FROM builds WHERE build = '" +
+                   read.folder + "'") == "1";
+      },
+      10000))
+      << "the read under /static/ was not recorded as use";
+
+  std::string out;
+  ASSERT_EQ(Gc({"--all", "--dry-run"}, &out), 0) << out;
+  EXPECT_NE(out.find("would evict " + idle.folder), std::string::npos) << out;
+  EXPECT_TRUE(Static(idle, "update.gz") == idle.full);  // a dry run removes nothing
+
+  ASSERT_EQ(Gc({"--all"}, &out), 0) << out;
+  EXPECT_NE(out.find("evicted " + idle.folder), std::string::npos) << out;
+  EXPECT_NE(out.find("evicted " + other.folder), std::string::npos) << out;
+  EXPECT_EQ(out.find(read.folder), std::string::npos) << out;
+  EXPECT_EQ(Static(idle, "update.gz"), "<HTTP 404>");
+  EXPECT_EQ(IsStaged(idle), "False");
+  EXPECT_FALSE(std::filesystem::exists(BuildDir(idle)));
+  EXPECT_TRUE(HiddenInStaticRoot().empty());
+  EXPECT_EQ(Sql("SELECT count(*) FROM artifacts WHERE build = '" + idle.folder + "'"), "0");
+  // The build read stays whole.
+  EXPECT_EQ(IsStaged(read), "True");
+  EXPECT_TRUE(Static(read, "stateful.tgz") == read.stateful);
+
+  // Asked for again, an evicted build is staged again from storage.
+  HttpResult again = Get("/download?archive_url=" + idle.Url());
+  ASSERT_EQ(again.body, "Success") << again.status << " " << again.error;
+  EXPECT_TRUE(Static(idle, "update.gz") == idle.full);
+  EXPECT_EQ(fake_->Counters().Of(idle.Key(idle.FullName())).media, 2u);
+}
+
+TEST_F(EvictionTest, GcWithinTheGracePeriodEvictsNothing) {
+  FakeBuild b = StageBuild("R4-1.0.0");
+  std::string out;
+  ASSERT_EQ(Gc({"--all"}, &out), 0) << out;
+  EXPECT_NE(out.find("freed 0 MiB in 0 builds"), std::string::npos) << out;
+  EXPECT_EQ(IsStaged(b), "True");
+  EXPECT_TRUE(Static(b, "update.gz") == b.full);
+}
+
+// The janitors of the workers keep the cache under [cache] max_cache_size on their own.
+class AutomaticEvictionTest : public EvictionTest {
+ protected:
+  void ConfigureService(ServiceProcess::Options* options) override {
+    for (const char* flag : {"--eviction-interval=1", "--eviction-grace=0", "--min-free-percent=0",
+                             "--max-cache-size=3M"}) {
+      options->extra_flags.push_back(flag);
+    }
+  }
+};
+
+TEST_F(AutomaticEvictionTest, TheLeastRecentlyUsedBuildGoesWhenTheCacheOutgrowsItsSize) {
+  FakeBuild first = StageBuild("R5-1.0.0");   // about 2 MiB staged: within the budget
+  FakeBuild second = StageBuild("R6-1.0.0");  // about 4 MiB: over it
+  ASSERT_TRUE(PollUntil([&] { return !std::filesystem::exists(BuildDir(first)); }, 15000))
+      << "the first build was not evicted\n"
+      << service_.Log();
+  EXPECT_EQ(IsStaged(first), "False");
+  EXPECT_EQ(IsStaged(second), "True");
+  EXPECT_TRUE(Static(second, "update.gz") == second.full);
+  EXPECT_NE(service_.Log().find("evicted " + first.folder), std::string::npos);
+}
+
+}  // namespace
+}  // namespace devserver::testing
