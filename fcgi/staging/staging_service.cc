@@ -156,18 +156,12 @@ Status StagingService::Check(const BuildRef& ref, const std::vector<std::string>
 
 Status StagingService::Clean(const BuildRef& ref, const std::vector<std::string>& artifacts) {
   const std::string build_dir = config_.static_root + "/" + ref.folder;
-  std::vector<std::string> paths;
-  for (const std::string& artifact : artifacts) {
-    std::vector<state::StagedFile> files;
-    Status s = db_->Files(ref.folder, artifact, &files);
-    if (!s.ok()) return s;
-    for (const auto& f : files) paths.push_back(build_dir + "/" + f.path);
-  }
-  Status s = db_->Forget(ref.folder, artifacts);
-  if (!s.ok()) return s;
-  std::error_code ec;
-  for (const std::string& path : paths) std::filesystem::remove(path, ec);
-  return Status::Ok();
+  // The files go inside Forget's transaction: removed after it, they could be the fresh files
+  // of a new staging that published in between.
+  return db_->Forget(ref.folder, artifacts, [&build_dir](const std::vector<std::string>& paths) {
+    std::error_code ec;
+    for (const std::string& path : paths) std::filesystem::remove(build_dir + "/" + path, ec);
+  });
 }
 
 }  // namespace devserver

@@ -502,11 +502,13 @@ Status StateDb::RequeueDeadOwners(int* requeued) {
   return s;
 }
 
-Status StateDb::Forget(const std::string& build, const std::vector<std::string>& artifacts) {
+Status StateDb::Forget(const std::string& build, const std::vector<std::string>& artifacts,
+                       const std::function<void(const std::vector<std::string>&)>& remove) {
   std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   WriteTransaction txn(&db_);
   Status s = txn.Begin();
+  std::vector<std::string> paths;
   for (const std::string& artifact : artifacts) {
     if (!s.ok()) break;
     ArtifactStatus status;
@@ -514,11 +516,18 @@ Status StateDb::Forget(const std::string& build, const std::vector<std::string>&
     if (s.ok() && status.state == ArtifactState::kStaging) {
       return Status::Failed(build + " " + artifact + " is being staged; try again when it is done");
     }
+    if (s.ok() && remove) {
+      s = Run(
+          &db_, "SELECT path FROM files WHERE build = ?1 AND artifact = ?2",
+          [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); },
+          [&](const Statement& row) { paths.push_back(row.Text(0)); });
+    }
     if (s.ok()) {
       s = Run(&db_, "DELETE FROM artifacts WHERE build = ?1 AND artifact = ?2",
               [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); });
     }
   }
+  if (s.ok() && remove) remove(paths);
   if (s.ok()) s = txn.Commit();
   return s;
 }

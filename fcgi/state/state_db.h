@@ -142,8 +142,12 @@ class StateDb {
   // Returns the staging rows of dead owners to the queue (start-up sweep); counts them.
   Status RequeueDeadOwners(int* requeued);
 
-  // Forgets artifacts (for clean=True) unless one is being staged (then Failed).
-  Status Forget(const std::string& build, const std::vector<std::string>& artifacts);
+  // Forgets artifacts (for clean=True) unless one is being staged (then Failed). `remove`,
+  // when given, is handed the paths of the forgotten files (relative to the build directory)
+  // inside the same write transaction, so no stager can publish the same files again before
+  // they are removed.
+  Status Forget(const std::string& build, const std::vector<std::string>& artifacts,
+                const std::function<void(const std::vector<std::string>&)>& remove = {});
 
   Status Summary(StateSummary* summary);
 

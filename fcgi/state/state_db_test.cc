@@ -350,6 +350,35 @@ TEST_F(StateDbTest, ForgetRefusesWhatIsBeingStaged) {
   EXPECT_TRUE(files.empty());
 }
 
+// clean=True removes files inside Forget's transaction: a stager publishing the same files
+// again would need the write lock the removal still holds.
+TEST_F(StateDbTest, ForgetHandsOverTheFilesWhileHoldingTheWriteLock) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload", "stateful"}, 0, &statuses).ok());
+  ASSERT_TRUE(
+      db_->Publish(MustClaim(alice_), {{"update.gz", 3, "", ""}, {"au/x", 1, "", ""}}).ok());
+  ASSERT_TRUE(db_->Publish(MustClaim(alice_), {{"stateful.tgz", 2, "", ""}}).ok());
+  StateOptions impatient = options_;
+  impatient.busy_timeout_ms = 50;
+  std::unique_ptr<StateDb> other;
+  ASSERT_TRUE(StateDb::Open(dir_.Sub("state.db"), impatient, &other).ok());
+  std::vector<std::string> removed;
+  Status other_write;
+  ASSERT_TRUE(db_->Forget(kBuild, {"full_payload"},
+                          [&](const std::vector<std::string>& paths) {
+                            removed = paths;
+                            std::vector<ArtifactStatus> st;
+                            // A new artifact: a write, not answered from a read.
+                            other_write = other->Request(kBuild, kUrl, {"autotest"}, 0, &st);
+                          })
+                  .ok());
+  EXPECT_EQ(removed, (std::vector<std::string>{"au/x", "update.gz"}));
+  EXPECT_FALSE(other_write.ok()) << "another writer got in while the files were being removed";
+  EXPECT_NE(other_write.message().find("locked"), std::string::npos) << other_write.message();
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kMissing);
+  EXPECT_EQ(StatusOf("stateful").state, ArtifactState::kStaged);
+}
+
 TEST_F(StateDbTest, RecentBuildsNewestFirstWithTheirArtifacts) {
   std::vector<ArtifactStatus> statuses;
   ASSERT_TRUE(db_->Request("old/1", "gs://x/old/1", {"stateful"}, 1, &statuses).ok());

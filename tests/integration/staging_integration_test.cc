@@ -254,6 +254,24 @@ TEST_F(StagingTest, StageNamedArtifactsAndFilesAsyncThenIsStaged) {
   EXPECT_EQ(fake_->Counters().Of(b.Key("stateful.tgz")).media, 2u);
 }
 
+// clean=True removes the staged copies and stages them afresh; other artifacts stay.
+TEST_F(StagingTest, CleanStagesAgainFromStorageAndKeepsOtherArtifacts) {
+  FakeBuild b = PutBuild("R99-108.0.0");
+  const std::string url = "/stage?archive_url=" + b.Url();
+  ASSERT_EQ(Get(url + "&artifacts=stateful,full_payload").body, "Success");
+  // The object changes in storage; only a clean staging fetches the new bytes.
+  const std::string newer = RandomBytes(100 << 10, 7);
+  fake_->PutObject(kBucket, b.folder + "/stateful.tgz", newer);
+  ASSERT_EQ(Get(url + "&artifacts=stateful").body, "Success");
+  EXPECT_TRUE(Static(b, "stateful.tgz") == b.stateful);
+  ASSERT_EQ(Get(url + "&artifacts=stateful&clean=True").body, "Success");
+  EXPECT_TRUE(Static(b, "stateful.tgz") == newer);
+  EXPECT_EQ(fake_->Counters().Of(b.Key("stateful.tgz")).media, 2u);
+  EXPECT_TRUE(Static(b, "update.gz") == b.full);
+  EXPECT_EQ(fake_->Counters().Of(b.Key(b.FullName())).media, 1u);
+  EXPECT_TRUE(TempEntries(b).empty());
+}
+
 }  // namespace
 }  // namespace devserver::testing
 
