@@ -11,6 +11,11 @@ namespace {
 
 class EvictionTest : public StagingTest {
  protected:
+  // Only `gc` evicts here: the workers' janitors would act on their own on a nearly full disk.
+  void ConfigureService(ServiceProcess::Options* options) override {
+    options->extra_flags.push_back("--eviction-interval=0");
+  }
+
   // Stages a build's default sets (foreground and background). Nothing is read under
   // /static/ here: a read counts as use, which the tests control.
   FakeBuild StageBuild(const std::string& build) {
