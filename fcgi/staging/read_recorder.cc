@@ -17,6 +17,11 @@ constexpr std::string_view kTag = " devserver: ";
 constexpr size_t kMaxPending = 10000;
 // How long the thread sleeps in poll(2) at most, so Stop() is seen promptly.
 constexpr int kPollMs = 100;
+// The pause after each drain of the socket. Without it the thread would wake for every read
+// nginx serves, which cost a third of nginx's rate on tiny files; with it the thread wakes at
+// most 50 times a second, and reads beyond what the socket queues meanwhile are dropped by
+// nginx at little cost. One read a minute per build is all eviction needs.
+constexpr auto kDrainPause = std::chrono::milliseconds(20);
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -112,6 +117,7 @@ void ReadRecorder::Loop() {
       flush();
       next_batch = std::chrono::steady_clock::now() + batch_;
     }
+    if (ready > 0) std::this_thread::sleep_for(kDrainPause);
   }
   flush();
 }
