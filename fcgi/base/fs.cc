@@ -82,7 +82,8 @@ ExclusiveFileLock::~ExclusiveFileLock() {
 Status ExclusiveFileLock::Lock(const std::string& path, bool wait, bool* held) {
   *held = false;
   if (fd_ < 0) {
-    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // Read-only is enough for flock(2), and lets any user lock a file another user created.
+    fd_ = open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) return Status::IOError("open " + path, errno);
   }
   int rc;
