@@ -1,20 +1,14 @@
 #include "fcgi/ctl/gc.h"
 
-#include <unistd.h>
-
-#include <ctime>
 #include <iostream>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "fcgi/base/env.h"
-#include "fcgi/base/flags.h"
 #include "fcgi/base/fs.h"
 #include "fcgi/config/config.h"
+#include "fcgi/ctl/service_command.h"
 #include "fcgi/staging/evictor.h"
 #include "fcgi/staging/janitor.h"
-#include "fcgi/staging/staging_service.h"
 #include "fcgi/state/state_db.h"
 
 namespace devserver {
@@ -33,81 +27,29 @@ constexpr const char* kUsage =
     "  --config FILE  the service's configuration (default /etc/devserver/devserver.ini if it\n"
     "                 exists); --eviction-grace=0, --state-dir=... etc. override its keys\n";
 
-constexpr const char* kInstalledConfig = "/etc/devserver/devserver.ini";
-
 int Fail(const std::string& message) {
   std::cerr << "devserverctl gc: " << message << "\n";
   return 1;
 }
 
-std::string Mib(int64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
-
-std::string When(int64_t unix_seconds) {
-  const time_t t = unix_seconds;
-  struct tm tm {};
-  char text[32];
-  if (gmtime_r(&t, &tm) == nullptr ||
-      strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
-    return std::to_string(unix_seconds);
-  }
-  return text;
-}
-
 }  // namespace
 
 int RunGc(int argc, char** argv) {
-  std::string config_path;
-  bool config_given = false;
-  bool dry_run = false;
-  bool all = false;
-  std::vector<std::pair<std::string, std::string>> overrides;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (arg == "--dry-run") {
-      dry_run = true;
-      continue;
-    }
-    if (arg == "--all") {
-      all = true;
-      continue;
-    }
-    std::string name, value;
-    Status s = ReadFlag(argc, argv, &i, &name, &value);
-    if (!s.ok()) {
-      std::cerr << "devserverctl gc: " << s.message() << "\n" << kUsage;
-      return 2;
-    }
-    if (name == "config") {
-      config_path = value;
-      config_given = true;
-    } else {
-      overrides.emplace_back(name, value);
-    }
-  }
-  if (!config_given && access(kInstalledConfig, R_OK) == 0) config_path = kInstalledConfig;
-
-  Config config = DefaultConfig();
-  Status s = config_path.empty() ? Status::Ok() : LoadConfigFile(config_path, &config);
-  for (const auto& [flag, value] : overrides) {
-    if (s.ok()) s = ApplyConfigOverride(flag, value, &config);
-  }
-  if (s.ok()) s = ValidateConfig(config);
+  ServiceArgs args;
+  Status s = ParseServiceArgs(argc, argv, {"--dry-run", "--all"}, &args);
   if (!s.ok()) {
-    std::cerr << "devserverctl gc: " << s.message() << "\n";
+    std::cerr << "devserverctl gc: " << s.message() << "\n" << kUsage;
     return 2;
   }
-
-  const std::string db_path = StateDatabasePath(config);
-  if (access(db_path.c_str(), F_OK) != 0) {
-    return Fail("no state database at " + db_path +
-                " (give the service's --config, or --state-dir)");
+  if (args.help) {
+    std::cout << kUsage;
+    return 0;
   }
+  const Config& config = args.config;
+  const bool dry_run = args.switches.count("--dry-run") > 0;
+  const bool all = args.switches.count("--all") > 0;
   std::unique_ptr<state::StateDb> db;
-  s = state::StateDb::Open(db_path, state::StateOptions{}, &db);
+  s = OpenServiceState(config, &db);
   if (!s.ok()) return Fail(s.message());
 
   ExclusiveFileLock host_lock;
@@ -127,18 +69,18 @@ int RunGc(int argc, char** argv) {
   // What went before a failure went for good: list it either way.
   const char* verb = dry_run ? "would evict " : "evicted ";
   for (const state::EvictableBuild& build : report.evicted) {
-    std::cout << verb << build.build << "  " << Mib(build.bytes) << "  last used "
-              << When(build.last_used_at) << "\n";
+    std::cout << verb << build.build << "  " << Size(build.bytes) << "  last used "
+              << UtcTime(build.last_used_at) << "\n";
   }
   if (!s.ok()) return Fail(s.message());
   const int64_t total = static_cast<int64_t>(report.disk.total);
-  std::cout << (dry_run ? "would free " : "freed ") << Mib(report.bytes_freed) << " in "
-            << report.evicted.size() << " builds; the cache held " << Mib(report.staged_bytes)
+  std::cout << (dry_run ? "would free " : "freed ") << Size(report.bytes_freed) << " in "
+            << report.evicted.size() << " builds; the cache held " << Size(report.staged_bytes)
             << ", the disk had "
             << (total > 0 ? static_cast<int64_t>(report.disk.available) * 100 / total : 0)
             << "% free\n";
   if (report.ShortOfBudget()) {
-    std::cerr << "devserverctl gc: still " << Mib(report.bytes_to_free - report.bytes_freed)
+    std::cerr << "devserverctl gc: still " << Size(report.bytes_to_free - report.bytes_freed)
               << " over budget: every build left is staging, queued or used within the last "
               << config.cache_grace_s << " s\n";
   }

@@ -1,10 +1,12 @@
-// devserverctl: the operator's command: run the service, make a sample build, evict.
+// devserverctl: the operator's command: run the service, make a sample build, show its
+// status, evict.
 #include <iostream>
 #include <string>
 
 #include "fcgi/ctl/gc.h"
 #include "fcgi/ctl/sample_build.h"
 #include "fcgi/ctl/serve.h"
+#include "fcgi/ctl/status.h"
 #include "generated/version.h"
 
 namespace {
@@ -15,6 +17,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  serve      run nginx and the worker pool from one state directory (see serve --help)\n"
     "  sample-build  write a synthetic build for serve --archive-dir (see sample-build --help)\n"
+    "  status     what the service stages, holds and may evict (see status --help)\n"
     "  gc         evict least recently used builds now (see gc --help)\n"
     "  version    print the version\n";
 
@@ -29,6 +32,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return devserver::RunServe(argc - 1, argv + 1);
   if (command == "sample-build") return devserver::RunSampleBuild(argc - 1, argv + 1);
   if (command == "gc") return devserver::RunGc(argc - 1, argv + 1);
+  if (command == "status") return devserver::RunStatus(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {
     std::cout << "devserverctl " << devserver::kDevserverVersion << "\n";
     return 0;

@@ -48,7 +48,13 @@ class EvictionTest : public StagingTest {
     return found;
   }
   int Gc(const std::vector<std::string>& flags, std::string* output) {
-    std::vector<std::string> argv = {DEVSERVERCTL_BIN, "gc", "--state-dir=" + service_.state_dir(),
+    return Ctl("gc", flags, output);
+  }
+  // devserverctl COMMAND against this service's state, on the embedded defaults (never an
+  // installed /etc/devserver/devserver.ini).
+  int Ctl(const std::string& command, const std::vector<std::string>& flags, std::string* output) {
+    std::vector<std::string> argv = {DEVSERVERCTL_BIN, command, "--config=/dev/null",
+                                     "--state-dir=" + service_.state_dir(),
                                      "--static-root=" + service_.state_dir() + "/static"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     return RunProgram(argv, output);
@@ -94,6 +100,33 @@ TEST_F(EvictionTest, GcEvictsUnusedBuildsButNotOneDevicesAreReading) {
   ASSERT_EQ(again.body, "Success") << again.status << " " << again.error;
   EXPECT_TRUE(Static(idle, "update.gz") == idle.full);
   EXPECT_EQ(fake_->Counters().Of(idle.Key(idle.FullName())).media, 2u);
+}
+
+TEST_F(EvictionTest, StatusShowsTheCacheTheBudgetAndWhatEvictionMayTake) {
+  FakeBuild kept = StageBuild("R7-1.0.0");
+  FakeBuild old = StageBuild("R8-1.0.0");
+  SqlWrite("UPDATE builds SET last_used_at = last_used_at - 7200 WHERE build = '" + old.folder +
+           "'");
+  const std::string staged_mib = Sql("SELECT (sum(size) + 524288) / 1048576 FROM files");
+  std::string out;
+  ASSERT_EQ(Ctl("status", {"--max-cache-size=1G"}, &out), 0) << out;
+  EXPECT_NE(out.find("staging    0 artifacts"), std::string::npos) << out;
+  EXPECT_NE(out.find("cache      " + staged_mib + " MiB staged"), std::string::npos) << out;
+  EXPECT_NE(out.find("budget     keep 10 % free, at most 1024 MiB staged; builds used within "
+                     "3600 s stay"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("evictable  1 builds"), std::string::npos) << out;
+  // Newest first, each with its artifacts.
+  const size_t kept_at = out.find("  " + kept.folder + "  used ");
+  const size_t old_at = out.find("  " + old.folder + "  used ");
+  ASSERT_NE(kept_at, std::string::npos) << out;
+  EXPECT_LT(kept_at, old_at) << out;
+  EXPECT_NE(out.find("full_payload staged", kept_at), std::string::npos) << out;
+  // A wrong state directory is named.
+  std::vector<std::string> argv = {DEVSERVERCTL_BIN, "status", "--state-dir=/nonexistent"};
+  EXPECT_EQ(RunProgram(argv, &out), 1);
+  EXPECT_NE(out.find("no state database at /nonexistent/state.db"), std::string::npos) << out;
 }
 
 TEST_F(EvictionTest, GcWithinTheGracePeriodEvictsNothing) {
