@@ -38,7 +38,7 @@ int RunGc(int argc, char** argv) {
   ServiceArgs args;
   Status s = ParseServiceArgs(argc, argv, {"--dry-run", "--all"}, &args);
   if (!s.ok()) {
-    std::cerr << "devserverctl gc: " << s.message() << "\n" << kUsage;
+    std::cerr << "devserverctl gc: " << s.message() << "\n" << (args.bad_flag ? kUsage : "");
     return 2;
   }
   if (args.help) {

@@ -33,7 +33,10 @@ Status ParseServiceArgs(int argc, char** argv, const std::set<std::string>& swit
     }
     std::string name, value;
     Status s = ReadFlag(argc, argv, &i, &name, &value);
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      args->bad_flag = true;
+      return s;
+    }
     if (name == "config") {
       config_path = value;
       config_given = true;

@@ -17,6 +17,7 @@ struct ServiceArgs {
   Config config;
   std::set<std::string> switches;  // the command's own value-less flags given ("--all")
   bool help = false;               // --help or -h
+  bool bad_flag = false;           // the error is in the command line's form: show the usage
 };
 
 // Parses argv[1..]: `--config FILE` (default /etc/devserver/devserver.ini when it exists),

@@ -69,7 +69,7 @@ int RunStatus(int argc, char** argv) {
   ServiceArgs args;
   Status s = ParseServiceArgs(static_cast<int>(rest.size()), rest.data(), {}, &args);
   if (!s.ok()) {
-    std::cerr << "devserverctl status: " << s.message() << "\n" << kUsage;
+    std::cerr << "devserverctl status: " << s.message() << "\n" << (args.bad_flag ? kUsage : "");
     return 2;
   }
   if (args.help) {

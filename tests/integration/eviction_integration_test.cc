@@ -127,6 +127,14 @@ TEST_F(EvictionTest, StatusShowsTheCacheTheBudgetAndWhatEvictionMayTake) {
   std::vector<std::string> argv = {DEVSERVERCTL_BIN, "status", "--state-dir=/nonexistent"};
   EXPECT_EQ(RunProgram(argv, &out), 1);
   EXPECT_NE(out.find("no state database at /nonexistent/state.db"), std::string::npos) << out;
+  // A bad value is named in one line; a malformed command line also gets the usage.
+  EXPECT_EQ(Ctl("gc", {"--eviction-grace=soon"}, &out), 2);
+  EXPECT_NE(out.find("devserverctl gc: --eviction-grace: 'soon' is not a whole number"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("usage:"), std::string::npos) << out;
+  EXPECT_EQ(Ctl("status", {"stray"}, &out), 2);
+  EXPECT_NE(out.find("usage: devserverctl status"), std::string::npos) << out;
 }
 
 TEST_F(EvictionTest, GcWithinTheGracePeriodEvictsNothing) {
