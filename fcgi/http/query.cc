@@ -1,16 +1,10 @@
 #include "fcgi/http/query.h"
 
+#include "fcgi/base/hex.h"
 #include "fcgi/base/reason_text.h"
 
 namespace devserver {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool HasControlCharacter(const std::string& s) {
   for (unsigned char c : s) {
@@ -29,8 +23,8 @@ Status PercentDecode(std::string_view in, std::string* out) {
     if (c == '+') {
       out->push_back(' ');
     } else if (c == '%') {
-      int hi = i + 1 < in.size() ? HexValue(in[i + 1]) : -1;
-      int lo = i + 2 < in.size() ? HexValue(in[i + 2]) : -1;
+      int hi = i + 1 < in.size() ? HexDigitValue(in[i + 1]) : -1;
+      int lo = i + 2 < in.size() ? HexDigitValue(in[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
         return Status::InvalidArgument("invalid percent-escape '" + ReasonText(in.substr(i, 3)) +
                                        "'");

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <set>
 
+#include "fcgi/base/hex.h"
 #include "fcgi/base/log.h"
 
 namespace devserver {
@@ -23,13 +24,6 @@ constexpr int kPollMs = 100;
 // nginx at little cost. One read a minute per build is all eviction needs.
 constexpr auto kDrainPause = std::chrono::milliseconds(20);
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Undoes nginx's log escaping (escape=default writes '"', '\' and bytes outside 0x20..0x7e
 // as \xHH).
 bool Unescape(std::string_view in, std::string* out) {
@@ -40,8 +34,8 @@ bool Unescape(std::string_view in, std::string* out) {
       continue;
     }
     if (i + 3 >= in.size() || in[i + 1] != 'x') return false;
-    const int hi = HexDigit(in[i + 2]);
-    const int lo = HexDigit(in[i + 3]);
+    const int hi = HexDigitValue(in[i + 2]);
+    const int lo = HexDigitValue(in[i + 3]);
     if (hi < 0 || lo < 0) return false;
     out->push_back(static_cast<char>(hi * 16 + lo));
     i += 3;
