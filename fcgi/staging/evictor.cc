@@ -9,25 +9,9 @@
 #include <system_error>
 
 #include "fcgi/base/log.h"
+#include "fcgi/staging/build_ref.h"
 
 namespace devserver {
-namespace {
-
-// A build name from the state database is a path below the static root; refuse anything
-// that could name a directory outside it, whatever wrote the row.
-bool IsBuildPath(const std::string& build) {
-  if (build.empty() || build.front() == '/' || build.back() == '/') return false;
-  size_t start = 0;
-  for (;;) {
-    size_t slash = build.find('/', start);
-    std::string part = build.substr(start, slash - start);
-    if (part.empty() || part == "." || part == ".." || part.front() == '.') return false;
-    if (slash == std::string::npos) return true;
-    start = slash + 1;
-  }
-}
-
-}  // namespace
 
 EvictionBudget BudgetFromConfig(const Config& config) {
   EvictionBudget budget;
@@ -75,16 +59,16 @@ Status Evictor::Run(const EvictionBudget& budget, bool dry_run, EvictionReport* 
 }
 
 Status Evictor::EvictOne(const state::EvictableBuild& build, int64_t used_before, bool* evicted) {
-  if (!IsBuildPath(build.build)) {
-    return Status::Failed("refusing to evict '" + build.build +
-                          "': not a path below the static root");
-  }
+  // The name comes from the state file; whatever wrote the row, it must name a directory
+  // below the static root, by the same rules as a caller's archive_url path.
+  Status s = CheckRelativePath("build '" + build.build + "'", build.build);
+  if (!s.ok()) return Status::Failed("refusing to evict: " + s.message());
   const std::string dir = static_root_ + "/" + build.build;
   const std::string hidden = static_root_ + "/" + kDetachedPrefix + std::to_string(getpid()) + "-" +
                              std::to_string(env_->WallSeconds()) + "-" +
                              std::to_string(detached_++);
   bool moved = false;
-  Status s = db_->Evict(
+  s = db_->Evict(
       build.build, used_before,
       [&]() {
         if (rename(dir.c_str(), hidden.c_str()) == 0) {

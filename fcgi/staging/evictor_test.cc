@@ -196,6 +196,18 @@ TEST_F(EvictorTest, ABuildWithoutADirectoryIsForgottenAllTheSame) {
   EXPECT_TRUE(OnDisk("board/b"));
 }
 
+TEST_F(EvictorTest, ARowNamingADirectoryOutsideTheStaticRootIsRefused) {
+  Stage("board/../../outside", 10);  // lands in the test's temp dir, beside the static root
+  env_.Advance(10'000);
+  EvictionBudget budget;
+  budget.all_unused = true;
+  EvictionReport report;
+  Status s = evictor_->Run(budget, /*dry_run=*/false, &report);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("refusing to evict"), std::string::npos) << s.message();
+  EXPECT_TRUE(fs::exists(dir_.Sub("outside/au/update.gz")));
+}
+
 TEST_F(EvictorTest, LeftoversOfInterruptedEvictionsAreRemovedAndNothingElse) {
   StageThree();
   fs::create_directories(root_ + "/.evicting-1-2-3/board/x");
