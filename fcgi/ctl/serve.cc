@@ -223,15 +223,6 @@ Status Launcher::Prepare() {
   return Status::Ok();
 }
 
-// The access_log directive that sends reads under /static/ to the pool, or a comment saying
-// why there is none.
-std::string ReadsAccessLog(const Config& config) {
-  if (config.reads_socket.empty())
-    return "# reads are not counted as use: [cache] reads_socket is empty";
-  return "access_log syslog:server=unix:" + config.reads_socket +
-         ",nohostname,tag=devserver devserver_reads;";
-}
-
 Status Launcher::RenderNginxConfig() {
   std::string fcgi_pass = config_.socket[0] == '/' ? "unix:" + config_.socket : config_.socket;
   std::map<std::string, std::string> vars = {
@@ -243,7 +234,9 @@ Status Launcher::RenderNginxConfig() {
       {"NGINX_DIR", nginx_dir_},
       {"ACCESS_LOG", nginx_dir_ + "/access.log"},
       {"ERROR_LOG", "stderr"},
-      {"READS_ACCESS_LOG", ReadsAccessLog(config_)},
+      {"READS_SOCKET", config_.reads_socket},
+      // Without a reads socket the directive stays in the file, commented out.
+      {"READS_OFF", config_.reads_socket.empty() ? "# [cache] reads_socket is empty: " : ""},
       {"NGINX_WORKERS", "auto"},
       // As root, nginx would switch its workers to "nobody", who cannot enter a private
       // state directory; a development launcher keeps them as the invoking user.

@@ -22,17 +22,11 @@ TEST(TemplateTest, MissingValueIsAnError) {
 
 // The shipped nginx templates render with exactly the variables devserverctl serve fills in.
 TEST(TemplateTest, ShippedNginxTemplatesRender) {
-  std::map<std::string, std::string> vars = {{"LISTEN", "127.0.0.1:1"},
-                                             {"STATIC_ROOT", "/s"},
-                                             {"SHARE_DIR", "/d"},
-                                             {"FCGI_PASS", "unix:/x"},
-                                             {"FCGI_READ_TIMEOUT", "1s"},
-                                             {"NGINX_DIR", "/n"},
-                                             {"NGINX_WORKERS", "1"},
-                                             {"USER_LINE", ""},
-                                             {"ACCESS_LOG", "/a.log"},
-                                             {"ERROR_LOG", "stderr"},
-                                             {"READS_ACCESS_LOG", "# no reads"}};
+  std::map<std::string, std::string> vars = {
+      {"LISTEN", "127.0.0.1:1"}, {"STATIC_ROOT", "/s"},       {"SHARE_DIR", "/d"},
+      {"FCGI_PASS", "unix:/x"},  {"FCGI_READ_TIMEOUT", "1s"}, {"NGINX_DIR", "/n"},
+      {"NGINX_WORKERS", "1"},    {"USER_LINE", ""},           {"ACCESS_LOG", "/a.log"},
+      {"ERROR_LOG", "stderr"},   {"READS_SOCKET", "/r.sock"}, {"READS_OFF", ""}};
   for (const char* name : {"devserver-server.conf.in", "serve.conf.in"}) {
     std::string text, out;
     ASSERT_TRUE(ReadFile(std::string(DEVSERVER_SOURCE_DIR "/nginx/") + name, &text).ok());

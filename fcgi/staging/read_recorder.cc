@@ -12,6 +12,7 @@
 namespace devserver {
 namespace {
 
+// The syslog tag the /static/ locations of nginx/devserver-server.conf.in give their lines.
 constexpr std::string_view kTag = " devserver: ";
 // Distinct files held between batches; more in one batch are dropped (their builds are
 // almost surely among those held already).
