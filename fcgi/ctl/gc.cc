@@ -36,7 +36,7 @@ int Fail(const std::string& message) {
 
 int RunGc(int argc, char** argv) {
   ServiceArgs args;
-  Status s = ParseServiceArgs(argc, argv, {"--dry-run", "--all"}, &args);
+  Status s = ParseServiceArgs(argc, argv, {"--dry-run", "--all"}, {}, &args);
   if (!s.ok()) {
     std::cerr << "devserverctl gc: " << s.message() << "\n" << (args.bad_flag ? kUsage : "");
     return 2;
@@ -73,12 +73,9 @@ int RunGc(int argc, char** argv) {
               << UtcTime(build.last_used_at) << "\n";
   }
   if (!s.ok()) return Fail(s.message());
-  const int64_t total = static_cast<int64_t>(report.disk.total);
   std::cout << (dry_run ? "would free " : "freed ") << Size(report.bytes_freed) << " in "
             << report.evicted.size() << " builds; the cache held " << Size(report.staged_bytes)
-            << ", the disk had "
-            << (total > 0 ? static_cast<int64_t>(report.disk.available) * 100 / total : 0)
-            << "% free\n";
+            << ", the disk had " << PercentFree(report.disk) << "% free\n";
   if (report.ShortOfBudget()) {
     std::cerr << "devserverctl gc: still " << Size(report.bytes_to_free - report.bytes_freed)
               << " over budget: every build left is staging, queued or used within the last "

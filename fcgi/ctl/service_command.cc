@@ -17,7 +17,7 @@ constexpr const char* kInstalledConfig = "/etc/devserver/devserver.ini";
 }  // namespace
 
 Status ParseServiceArgs(int argc, char** argv, const std::set<std::string>& switches,
-                        ServiceArgs* args) {
+                        const std::set<std::string>& options, ServiceArgs* args) {
   std::string config_path;
   bool config_given = false;
   std::vector<std::pair<std::string, std::string>> overrides;
@@ -40,6 +40,8 @@ Status ParseServiceArgs(int argc, char** argv, const std::set<std::string>& swit
     if (name == "config") {
       config_path = value;
       config_given = true;
+    } else if (options.count(name) > 0) {
+      args->options[name] = value;
     } else {
       overrides.emplace_back(name, value);
     }
@@ -67,6 +69,10 @@ std::string Size(int64_t bytes) {
   if (bytes < (int64_t{10} << 30)) return std::to_string((bytes + (1 << 19)) >> 20) + " MiB";
   const int64_t tenths = (bytes * 10 + (int64_t{1} << 29)) >> 30;
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " GiB";
+}
+
+int64_t PercentFree(const DiskSpace& disk) {
+  return disk.total > 0 ? static_cast<int64_t>(disk.available * 100 / disk.total) : 0;
 }
 
 std::string UtcTime(int64_t unix_seconds) {

@@ -46,28 +46,8 @@ std::string ArtifactLine(const state::ArtifactStatus& a) {
 }  // namespace
 
 int RunStatus(int argc, char** argv) {
-  // --builds takes a value, so it is read as a configuration-style flag first.
-  int builds = 10;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--builds=", 0) == 0 || (arg == "--builds" && i + 1 < argc)) {
-      const std::string value = arg == "--builds" ? argv[++i] : arg.substr(9);
-      try {
-        builds = std::stoi(value);
-      } catch (const std::exception&) {
-        builds = -1;
-      }
-      if (builds < 0 || builds > 10000) {
-        std::cerr << "devserverctl status: --builds: '" << value << "' is not 0..10000\n";
-        return 2;
-      }
-      continue;
-    }
-    rest.push_back(argv[i]);
-  }
   ServiceArgs args;
-  Status s = ParseServiceArgs(static_cast<int>(rest.size()), rest.data(), {}, &args);
+  Status s = ParseServiceArgs(argc, argv, {}, {"builds"}, &args);
   if (!s.ok()) {
     std::cerr << "devserverctl status: " << s.message() << "\n" << (args.bad_flag ? kUsage : "");
     return 2;
@@ -75,6 +55,19 @@ int RunStatus(int argc, char** argv) {
   if (args.help) {
     std::cout << kUsage;
     return 0;
+  }
+  int builds = 10;
+  if (auto given = args.options.find("builds"); given != args.options.end()) {
+    size_t used = 0;
+    try {
+      builds = std::stoi(given->second, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != given->second.size() || builds < 0 || builds > 10000) {
+      std::cerr << "devserverctl status: --builds: '" << given->second << "' is not 0..10000\n";
+      return 2;
+    }
   }
   const Config& config = args.config;
   std::unique_ptr<state::StateDb> db;
@@ -92,15 +85,13 @@ int RunStatus(int argc, char** argv) {
 
   int64_t evictable_bytes = 0;
   for (const state::EvictableBuild& b : evictable) evictable_bytes += b.bytes;
-  const auto percent_free =
-      disk.total > 0 ? static_cast<int64_t>(disk.available * 100 / disk.total) : 0;
   std::cout << "state      " << config.state_dir << "/state.db, static root " << config.static_root
             << "\n"
             << "staging    " << summary.staging << " artifacts, " << Size(summary.in_flight_bytes)
             << " downloaded so far\n"
             << "queued     " << summary.queued << "\n"
             << "failed     " << summary.failed << "\n"
-            << "cache      " << Size(summary.staged_bytes) << " staged; disk " << percent_free
+            << "cache      " << Size(summary.staged_bytes) << " staged; disk " << PercentFree(disk)
             << " % free of " << Size(static_cast<int64_t>(disk.total)) << "\n"
             << "budget     " << Budget(config) << "\n"
             << "evictable  " << evictable.size() << " builds, " << Size(evictable_bytes)

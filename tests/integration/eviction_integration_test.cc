@@ -123,6 +123,12 @@ TEST_F(EvictionTest, StatusShowsTheCacheTheBudgetAndWhatEvictionMayTake) {
   ASSERT_NE(kept_at, std::string::npos) << out;
   EXPECT_LT(kept_at, old_at) << out;
   EXPECT_NE(out.find("full_payload staged", kept_at), std::string::npos) << out;
+  // --builds N shows the N most recent only.
+  ASSERT_EQ(Ctl("status", {"--builds", "1"}, &out), 0) << out;
+  EXPECT_NE(out.find("  " + kept.folder + "  used "), std::string::npos) << out;
+  EXPECT_EQ(out.find(old.folder), std::string::npos) << out;
+  EXPECT_EQ(Ctl("status", {"--builds=some"}, &out), 2);
+  EXPECT_NE(out.find("--builds: 'some' is not 0..10000"), std::string::npos) << out;
   // A wrong state directory is named.
   std::vector<std::string> argv = {DEVSERVERCTL_BIN, "status", "--state-dir=/nonexistent"};
   EXPECT_EQ(RunProgram(argv, &out), 1);
