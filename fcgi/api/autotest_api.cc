@@ -2,7 +2,7 @@
 // the build's autotest/ tree.
 #include "fcgi/api/endpoints.h"
 #include "fcgi/api/staging_calls.h"
-#include "fcgi/staging/build_tree.h"
+#include "fcgi/build/build_tree.h"
 
 namespace devserver {
 namespace {

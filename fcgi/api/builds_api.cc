@@ -6,8 +6,8 @@
 
 #include "fcgi/api/endpoints.h"
 #include "fcgi/api/staging_calls.h"
-#include "fcgi/staging/build_tree.h"
-#include "fcgi/staging/build_version.h"
+#include "fcgi/build/build_tree.h"
+#include "fcgi/build/build_version.h"
 
 namespace devserver {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "fcgi/api/endpoints.h"
 #include "fcgi/api/staging_calls.h"
-#include "fcgi/staging/artifact_sets.h"
+#include "fcgi/build/artifact_sets.h"
 #include "fcgi/staging/staging_service.h"
 
 namespace devserver {

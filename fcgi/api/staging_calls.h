@@ -9,7 +9,7 @@
 #include "fcgi/api/service.h"
 #include "fcgi/http/request.h"
 #include "fcgi/http/response.h"
-#include "fcgi/staging/build_ref.h"
+#include "fcgi/build/build_ref.h"
 #include "fcgi/staging/staging_service.h"
 
 namespace devserver {

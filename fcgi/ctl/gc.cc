@@ -7,8 +7,8 @@
 #include "fcgi/base/fs.h"
 #include "fcgi/config/config.h"
 #include "fcgi/ctl/service_command.h"
-#include "fcgi/staging/evictor.h"
-#include "fcgi/staging/janitor.h"
+#include "fcgi/cache/evictor.h"
+#include "fcgi/cache/janitor.h"
 #include "fcgi/state/state_db.h"
 
 namespace devserver {

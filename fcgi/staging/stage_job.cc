@@ -14,7 +14,7 @@
 #include "fcgi/base/fs.h"
 #include "fcgi/base/log.h"
 #include "fcgi/extract/extractor.h"
-#include "fcgi/staging/build_ref.h"
+#include "fcgi/build/build_ref.h"
 
 namespace devserver {
 namespace {

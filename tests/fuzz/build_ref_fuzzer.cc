@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "fcgi/staging/build_ref.h"
+#include "fcgi/build/build_ref.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

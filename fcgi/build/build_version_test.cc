@@ -1,4 +1,4 @@
-#include "fcgi/staging/build_version.h"
+#include "fcgi/build/build_version.h"
 
 #include <gtest/gtest.h>
 

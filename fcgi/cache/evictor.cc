@@ -1,4 +1,4 @@
-#include "fcgi/staging/evictor.h"
+#include "fcgi/cache/evictor.h"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include <system_error>
 
 #include "fcgi/base/log.h"
-#include "fcgi/staging/build_ref.h"
+#include "fcgi/build/build_ref.h"
 
 namespace devserver {
 

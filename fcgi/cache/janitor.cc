@@ -1,4 +1,4 @@
-#include "fcgi/staging/janitor.h"
+#include "fcgi/cache/janitor.h"
 
 #include "fcgi/base/fs.h"
 #include "fcgi/base/log.h"

@@ -1,4 +1,4 @@
-#include "fcgi/staging/build_ref.h"
+#include "fcgi/build/build_ref.h"
 
 #include <algorithm>
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "fcgi/staging/evictor.h"
+#include "fcgi/cache/evictor.h"
 
 namespace devserver {
 

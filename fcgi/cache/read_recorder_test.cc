@@ -1,4 +1,4 @@
-#include "fcgi/staging/read_recorder.h"
+#include "fcgi/cache/read_recorder.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-#include "fcgi/staging/build_tree.h"
+#include "fcgi/build/build_tree.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 // The Evictor against a real state file and real directories, on a manual clock and a
 // declared disk size.
-#include "fcgi/staging/evictor.h"
+#include "fcgi/cache/evictor.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "fcgi/base/fs.h"
-#include "fcgi/staging/janitor.h"
+#include "fcgi/cache/janitor.h"
 #include "fcgi/state/test_support.h"
 #include "tests/support/temp_dir.h"
 
