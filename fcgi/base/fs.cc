@@ -7,21 +7,12 @@
 
 #include <cerrno>
 
+#include "fcgi/base/env.h"
+
 namespace devserver {
 
 Status MakeDirectories(const std::string& path, mode_t mode) {
-  if (path.empty()) return Status::InvalidArgument("empty directory path");
-  for (size_t pos = 1; pos <= path.size(); ++pos) {
-    if (pos != path.size() && path[pos] != '/') continue;
-    std::string prefix = path.substr(0, pos);
-    if (mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST) {
-      return Status::IOError("mkdir " + prefix, errno);
-    }
-  }
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return Status::IOError("stat " + path, errno);
-  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is not a directory");
-  return Status::Ok();
+  return MakeDirectories(Env::Default(), path, mode);
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& contents) {

@@ -10,6 +10,8 @@
 namespace devserver {
 
 // mkdir -p: creates `path` and its missing parents with `mode`; existing directories are fine.
+// Through Env::Default(); code that stages or publishes uses MakeDirectories(Env*, ...) of
+// env.h with the Env it was given, so fault injection reaches it.
 Status MakeDirectories(const std::string& path, mode_t mode);
 
 // Writes `contents` to `path` through a temporary file and rename(2), so a reader sees the
