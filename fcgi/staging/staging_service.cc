@@ -1,6 +1,10 @@
 #include "fcgi/staging/staging_service.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 
 #include <filesystem>
 
@@ -32,6 +36,59 @@ Status MakeStore(const Config& config, std::unique_ptr<storage::ArchiveStore>* s
   options.max_attempts = config.max_attempts;
   return storage::CreateGcsStore(options, store);
 }
+
+// Files of a build directory on their way out: moved under a hidden directory of the build
+// (nginx refuses names starting with '.'), then deleted or put back.
+class Trash {
+ public:
+  explicit Trash(std::string build_dir) : build_dir_(std::move(build_dir)) {}
+
+  // Moves each path (relative to the build directory) into the trash; on failure puts back
+  // what it moved and says why.
+  Status Take(const std::vector<std::string>& paths) {
+    dir_ = build_dir_ + "/.removing-" + std::to_string(getpid()) + "-" +
+           std::to_string(next_.fetch_add(1));
+    if (mkdir(dir_.c_str(), 0700) != 0) return Status::IOError("mkdir " + dir_, errno);
+    for (const std::string& path : paths) {
+      const std::string from = build_dir_ + "/" + path;
+      const std::string to = dir_ + "/" + std::to_string(moved_.size());
+      if (rename(from.c_str(), to.c_str()) != 0) {
+        if (errno == ENOENT) continue;  // already gone: nothing to hide
+        const Status s = Status::IOError("rename " + from + " to " + to, errno);
+        PutBack();
+        return s;
+      }
+      moved_.push_back(path);
+    }
+    return Status::Ok();
+  }
+
+  void PutBack() {
+    for (size_t i = 0; i < moved_.size(); ++i) {
+      const std::string from = dir_ + "/" + std::to_string(i);
+      const std::string to = build_dir_ + "/" + moved_[i];
+      if (rename(from.c_str(), to.c_str()) != 0) {
+        DS_LOG(kWarning) << "putting back " << to << ": " << ErrnoText(errno);
+      }
+    }
+    moved_.clear();
+    Empty();
+  }
+
+  void Empty() {
+    if (dir_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    if (ec) DS_LOG(kWarning) << "removing " << dir_ << ": " << ec.message();
+    dir_.clear();
+  }
+
+ private:
+  static inline std::atomic<uint64_t> next_{0};
+  std::string build_dir_;
+  std::string dir_;
+  std::vector<std::string> moved_;
+};
 
 }  // namespace
 
@@ -143,7 +200,8 @@ Status StagingService::Check(const BuildRef& ref, const std::vector<std::string>
       if (!intact) {
         DS_LOG(kWarning) << ref.folder << " " << status.artifact << ": " << file.path
                          << " is missing or changed on disk; forgetting the artifact";
-        (void)db_->Forget(ref.folder, {status.artifact});
+        // Unless a new staging of it has published meanwhile (it has another token).
+        (void)db_->ForgetStaged(ref.folder, status.artifact, status.token);
         state::ArtifactStatus missing;
         missing.artifact = status.artifact;
         status = missing;
@@ -156,12 +214,19 @@ Status StagingService::Check(const BuildRef& ref, const std::vector<std::string>
 
 Status StagingService::Clean(const BuildRef& ref, const std::vector<std::string>& artifacts) {
   const std::string build_dir = config_.static_root + "/" + ref.folder;
-  // The files go inside Forget's transaction: removed after it, they could be the fresh files
-  // of a new staging that published in between.
-  return db_->Forget(ref.folder, artifacts, [&build_dir](const std::vector<std::string>& paths) {
-    std::error_code ec;
-    for (const std::string& path : paths) std::filesystem::remove(build_dir + "/" + path, ec);
+  // The files leave their paths inside Forget's transaction (renamed into a hidden trash
+  // directory), so no publication in between can lose fresh files to this removal; they are
+  // deleted after the commit, or put back if it failed.
+  Trash trash(build_dir);
+  Status s = db_->Forget(ref.folder, artifacts, [&trash](const std::vector<std::string>& paths) {
+    return trash.Take(paths);
   });
+  if (!s.ok()) {
+    trash.PutBack();
+    return s;
+  }
+  trash.Empty();
+  return Status::Ok();
 }
 
 }  // namespace devserver

@@ -51,6 +51,34 @@ TEST_F(MigrationsTest, NewerFileIsRefused) {
       << s.message();
 }
 
+// A file written by version 1 (one owner per path) keeps every row through version 2, whose
+// files table lets several artifacts list one path.
+TEST_F(MigrationsTest, VersionOneFileKeepsItsRowsAndLetsArtifactsSharePaths) {
+  Connection db;
+  ASSERT_TRUE(Connection::Open(dir_.Sub("state.db"), 1000, &db).ok());
+  ASSERT_TRUE(db.Exec(kMigrations[0].sql).ok());
+  ASSERT_TRUE(db.Exec("PRAGMA user_version = 1;").ok());
+  ASSERT_TRUE(db.Exec("INSERT INTO builds VALUES ('b/1', 'gs://x/b/1', 1, 1);"
+                      "INSERT INTO artifacts (build, artifact, state, requested_at, token) "
+                      "  VALUES ('b/1', 'symbols', 'staged', 1, 7), "
+                      "         ('b/1', 'symbols_only', 'staged', 1, 8);"
+                      "INSERT INTO files VALUES ('b/1', 'symbols', 'debug/a.sym', 10, NULL, NULL),"
+                      "  ('b/1', 'symbols', 'debug/b.sym', 5, NULL, 'h');")
+                  .ok());
+  ASSERT_TRUE(Migrate(&db).ok());
+  EXPECT_EQ(Scalar(&db, "PRAGMA user_version"), LatestSchemaVersion());
+  EXPECT_EQ(Scalar(&db, "SELECT count(*) FROM files WHERE sha256 = 'h' AND size = 5"), 1);
+  ASSERT_TRUE(
+      db.Exec("INSERT INTO files VALUES ('b/1', 'symbols_only', 'debug/a.sym', 10, NULL, NULL);")
+          .ok());
+  // The shared file counts once.
+  EXPECT_EQ(Scalar(&db, "SELECT bytes FROM build_usage WHERE build = 'b/1'"), 15);
+  // Forgetting one artifact takes its rows only.
+  ASSERT_TRUE(db.Exec("DELETE FROM artifacts WHERE artifact = 'symbols';").ok());
+  EXPECT_EQ(Scalar(&db, "SELECT count(*) FROM files"), 1);
+  EXPECT_EQ(Scalar(&db, "SELECT value FROM counters WHERE name = 'listing'"), 0);
+}
+
 TEST_F(MigrationsTest, MigrationsAreNumberedInOrderWithoutGaps) {
   for (int i = 0; i < kMigrationCount; ++i) EXPECT_EQ(kMigrations[i].version, i + 1);
 }

@@ -34,19 +34,52 @@ const char* ArtifactStateName(ArtifactState state);
 struct ArtifactStatus {
   std::string artifact;
   ArtifactState state = ArtifactState::kMissing;
-  std::string error;  // cause of the last failure
+  // Cause of the last failure; while staging again, of the last attempt that was lost.
+  std::string error;
   int attempts = 0;
   int64_t bytes_done = 0;
   std::optional<int64_t> bytes_total;
+  int64_t token = 0;  // of the claim that staged it (or stages it now)
 };
 
-// The right to stage one artifact, held until Publish, MarkFailed or loss of the lease.
+// The right to stage one artifact, held until Publish, MarkFailed, Release or loss of the
+// lease.
 struct Claim {
   std::string build;
   std::string archive_url;
   std::string artifact;
   int64_t token = 0;  // fencing token: only this claim may publish
-  int attempts = 0;   // including this one
+  int attempts = 0;   // of this round, including this one
+};
+
+// An artifact ClaimNext gave up on: its attempts ran out, so it is failed now. Its last
+// owner's temp directory is left for the caller to sweep.
+struct Abandoned {
+  std::string build;
+  std::string artifact;
+};
+
+// A claim's heartbeat: renews its lease and records how far it got.
+struct Beat {
+  Claim claim;
+  int64_t bytes_done = 0;
+  std::optional<int64_t> bytes_total;
+};
+
+// One object of a build's storage folder as a staging round read it.
+struct ListedObject {
+  std::string name;             // relative to the folder: "stateful.tgz"
+  std::optional<int64_t> size;  // absent when only a manifest named it
+  int64_t generation = 0;
+  std::string crc32c;  // base64, as GCS reports it; may be empty
+  std::string md5;     // base64; may be empty
+};
+
+// A build's folder, read once per staging round and shared by its stagers.
+struct Listing {
+  int64_t round = 0;  // increases with every read of any folder
+  bool from_manifest = false;
+  std::vector<ListedObject> objects;  // by name
 };
 
 struct StagedFile {
@@ -84,6 +117,10 @@ struct StateOptions {
   int busy_timeout_ms = 30000;
   int lease_seconds = 30;        // a claim not renewed for this long may be taken over
   int retry_delay_seconds = 60;  // a failed artifact is not retried sooner
+  // Claims one round of an artifact may use: an attempt lost with its owner (a crash, an
+  // expired lease) counts, so an artifact that kills its stagers ends up failed instead of
+  // being taken over forever. 0: no limit.
+  int max_attempts = 5;
   // Read-only connections per process. More than the cores rarely helps: a read holds one
   // for a few microseconds.
   int read_connections = 4;
@@ -103,10 +140,12 @@ class StateDb {
   ~StateDb();
 
   // Records that a caller wants these artifacts of `build`: a missing one is queued, a
-  // failed one past its retry delay is queued again, a queued or staging one takes the more
-  // urgent priority. Marks the build used (builds.last_used_at, kept to within
-  // kLastUsedResolutionSeconds). Fills the state each artifact is in afterwards. A request
-  // that would change nothing is answered from a read, without the write lock.
+  // failed one past its retry delay is queued again (its attempts start again at 0), a
+  // queued or staging one takes the more urgent priority. Queuing anything starts a new
+  // staging round of the build: its recorded listing is dropped. Marks the build used
+  // (builds.last_used_at, kept to within kLastUsedResolutionSeconds). Fills the state each
+  // artifact is in afterwards. A request that would change nothing is answered from a read,
+  // without the write lock.
   Status Request(const std::string& build, const std::string& archive_url,
                  const std::vector<std::string>& artifacts, int priority,
                  std::vector<ArtifactStatus>* statuses);
@@ -117,37 +156,88 @@ class StateDb {
              std::vector<ArtifactStatus>* statuses);
 
   // Get, plus the files of each staged artifact ((*files)[i] belongs to (*statuses)[i]; empty
-  // unless staged), read in one query: what /is_staged needs to check files on disk.
+  // unless staged), read in one query: what /is_staged needs to check files on disk. When
+  // the build's recorded use is older than kLastUsedResolutionSeconds, it is marked used
+  // (reads count as use for eviction, at most one write a minute per build).
   Status GetWithFiles(const std::string& build, const std::vector<std::string>& artifacts,
                       std::vector<ArtifactStatus>* statuses,
                       std::vector<std::vector<StagedFile>>* files);
 
+  // Marks `build` used now if its recorded use is older than kLastUsedResolutionSeconds
+  // (a read first; a write at most once a minute). Unknown builds are left alone.
+  Status MarkBuildUsed(const std::string& build);
+
+  // Claims (state_db_claims.cc) ------------------------------------------------------------
+
   // Takes the most urgent claimable artifact for `owner`: queued ones, and staging ones
   // whose owner is dead or whose lease ran out. Empty when there is none, or when
   // `max_staging` artifacts are already being staged by live owners (the host-wide limit).
-  Status ClaimNext(const Owner& owner, int max_staging, std::optional<Claim>* claim);
+  // A lost attempt's cause is kept in the row's error; an artifact whose attempts ran out
+  // (StateOptions::max_attempts) is failed instead of claimed, and listed in `abandoned`.
+  Status ClaimNext(const Owner& owner, int max_staging, std::optional<Claim>* claim,
+                   std::vector<Abandoned>* abandoned = nullptr);
 
-  // Renews the lease and records progress. Failed ("claim lost") once another owner holds it.
+  // Renews the leases of `beats` and records their progress, in one write transaction.
+  // (*lost)[i] is true when beats[i]'s claim is held by another owner now (or was finished
+  // under it).
+  Status HeartbeatAll(const std::vector<Beat>& beats, std::vector<bool>* lost);
+  // One claim's heartbeat: Failed ("claim lost") once another owner holds it.
   Status Heartbeat(const Claim& claim, int64_t bytes_done, std::optional<int64_t> bytes_total);
 
-  // Marks the artifact staged with its files, if `claim` still holds it.
-  Status Publish(const Claim& claim, const std::vector<StagedFile>& files);
+  // Whether `token` is the claim of a live owner within its lease right now.
+  Status IsLiveClaim(int64_t token, bool* live);
+
+  // Moves the files to publish into the build directory: the ones given, at their paths.
+  using PlaceFiles = std::function<Status(const std::vector<StagedFile>& files)>;
+
+  // Publishes the artifact with `files`, if `claim` still holds it: in one write
+  // transaction it checks the claim, calls `place` with the files no other artifact of the
+  // build lists (a path another staged artifact lists stays as it is, and this artifact
+  // lists it with that file's size), and records the artifact staged. Once the claim is lost
+  // nothing is placed ("claim lost" is returned). When `place` fails, nothing is recorded.
+  Status Publish(const Claim& claim, const std::vector<StagedFile>& files, const PlaceFiles& place);
+  // Publish with files already in place.
+  Status Publish(const Claim& claim, const std::vector<StagedFile>& files) {
+    return Publish(claim, files, nullptr);
+  }
 
   // Records the failure and its cause, if `claim` still holds it.
   Status MarkFailed(const Claim& claim, const std::string& error);
 
-  // Gives the claim back unfinished (the worker is stopping): queued again for any stager.
+  // Gives the claim back unfinished (the worker is stopping): queued again for any stager,
+  // without counting the attempt.
   Status Release(const Claim& claim);
 
-  // Returns the staging rows of dead owners to the queue (start-up sweep); counts them.
+  // Returns the staging rows of dead owners to the queue (start-up sweep), or fails the
+  // ones whose attempts ran out; counts the requeued ones.
   Status RequeueDeadOwners(int* requeued);
 
-  // Forgets artifacts (for clean=True) unless one is being staged (then Failed). `remove`,
-  // when given, is handed the paths of the forgotten files (relative to the build directory)
-  // inside the same write transaction, so no stager can publish the same files again before
-  // they are removed.
+  // Forgetting (state_db_requests.cc) -----------------------------------------------------
+
+  // Moves files out of sight inside a write transaction; see Forget.
+  using DetachFiles = std::function<Status(const std::vector<std::string>& paths)>;
+
+  // Forgets artifacts (for clean=True) unless one is being staged (then Failed). `detach`,
+  // when given, gets the paths (relative to the build directory) of the forgotten files that
+  // no artifact left lists, inside the same write transaction: it must move them out of
+  // sight (the caller removes them after this returns), so no publication in between can
+  // lose its fresh files, and when it fails nothing is forgotten.
   Status Forget(const std::string& build, const std::vector<std::string>& artifacts,
-                const std::function<void(const std::vector<std::string>&)>& remove = {});
+                const DetachFiles& detach = nullptr);
+
+  // Forgets a staged artifact whose files turned out missing or changed, unless it was
+  // staged again meanwhile (its token is no longer `token`). Its files stay on disk.
+  Status ForgetStaged(const std::string& build, const std::string& artifact, int64_t token);
+
+  // Listings (state_db_listings.cc) -------------------------------------------------------
+
+  // The build's listing of the current round; *found false when there is none.
+  Status GetListing(const std::string& build, Listing* listing, bool* found);
+  // Records a fresh read of the build's folder as its listing, with a new round number
+  // (set in *listing). The build must have been requested (it has a row).
+  Status PutListing(const std::string& build, Listing* listing);
+  // Records the metadata read for one object a manifest named.
+  Status UpdateListedObject(const std::string& build, const ListedObject& object);
 
   Status Summary(StateSummary* summary);
 
@@ -185,6 +275,10 @@ class StateDb {
   // Aborts when used from a process other than the one that opened it.
   void CheckProcess() const;
   Status ReadStatus(const std::string& build, const std::string& artifact, ArtifactStatus* status);
+  // ClaimNext's write transaction: one candidate claimed or abandoned; *more when it
+  // abandoned one and should look again.
+  Status ClaimOne(const Owner& owner, int max_staging, int64_t now, std::optional<Claim>* claim,
+                  std::vector<Abandoned>* abandoned, bool* more);
   // True, with `statuses` filled, when Request would write nothing: every row exists, none is
   // due a retry or a more urgent priority, and the build's use was recorded recently.
   bool RequestChangesNothing(const std::string& build, const std::vector<std::string>& artifacts,

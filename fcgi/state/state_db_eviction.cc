@@ -3,6 +3,7 @@
 
 #include "fcgi/state/run_statement.h"
 #include "fcgi/state/state_db.h"
+#include "fcgi/state/state_db_sql.h"
 
 namespace devserver::state {
 namespace {
@@ -27,7 +28,9 @@ Status StateDb::EvictableBuilds(int64_t used_before, std::vector<EvictableBuild>
   return Run(
       reader.get(),
       std::string("SELECT b.build, b.last_used_at, "
-                  "  (SELECT coalesce(sum(size), 0) FROM files f WHERE f.build = b.build) "
+                  "  (SELECT coalesce(sum(size), 0) FROM files f WHERE f.build = b.build AND " +
+                  std::string(internal::kFirstListing) +
+                  ") "
                   "FROM builds b WHERE ") +
           kEvictableWhere + " ORDER BY b.last_used_at, b.build",
       [&](Statement& st) { st.Bind(2, used_before); },
