@@ -25,23 +25,22 @@
 // `path` is always passed, also to the *At calls that work relative to a directory
 // descriptor: it names the file in messages and is what fault rules match.
 //
-// Telling failures apart. Status carries the text only; the calls whose callers must branch
-// on the kind of failure say it with an out-parameter instead:
-//   - MakeDirectory/MakeDirectoryAt: EEXIST is success, with *created false;
-//   - RemoveFile/RemoveTree: a missing path is success;
-//   - OpenAt, Symlink, SymlinkAt: `err` (may be null) receives the errno of a failure (0 on
-//     success), so O_EXCL's or symlink's EEXIST ("already exists") and O_NOFOLLOW's
-//     ELOOP/ENOTDIR stay distinguishable from other failures.
-// A caller that words a failure its own way ("build.tgz: writing a/b.bin: <reason>") takes
-// the reason with FailureReason().
+// Telling failures apart. Status carries the text only, so every file-system call also takes
+// an optional `int* err` that receives the errno of a failure (0 on success), for callers that
+// branch on it (O_EXCL's or symlink's EEXIST "already exists", O_NOFOLLOW's ELOOP/ENOTDIR) or
+// word the failure their own way with Status::IOError("<their context>", err), as the
+// extractor does ("build.tgz: writing a/b.bin: No space left on device"). Failures that are
+// not failures are success: mkdir's EEXIST (with *created false), a missing path to remove.
 //
-// The file-system calls are virtual with the real POSIX behaviour as their default, so an
-// Env that only substitutes the clock (a test's manual clock) still reaches the real disk. An
-// EnvWrapper forwards everything to another Env.
+// The public calls are non-virtual (so `err` can default to null); implementations override
+// the protected Do* hooks, whose `err` is never null. The hooks default to the real POSIX
+// calls, so an Env that only substitutes the clock (a test's manual clock) still reaches the
+// real disk. EnvWrapper forwards everything to another Env.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -71,56 +70,141 @@ class Env {
   virtual Status Disk(const std::string& path, DiskSpace* space) = 0;
 
   // ---- Files. The descriptors are plain fds; the caller owns them and ends them with Close.
+  // `err`, when not null, receives the errno of a failure, 0 on success.
 
   // open(2). *fd is -1 on failure. ("open <path>")
-  virtual Status Open(const std::string& path, int flags, mode_t mode, int* fd);
+  Status Open(const std::string& path, int flags, mode_t mode, int* fd, int* err = nullptr) {
+    int e = 0;
+    return Report(DoOpen(path, flags, mode, fd, &e), &e, err);
+  }
   // openat(2) of `name` relative to `dir_fd`; `path` is the full path, for messages and
-  // fault rules. `err`, when not null, receives the errno of a failure, 0 on success.
-  virtual Status OpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
-                        mode_t mode, int* fd, int* err);
+  // fault rules. ("open <path>")
+  Status OpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
+                mode_t mode, int* fd, int* err = nullptr) {
+    int e = 0;
+    return Report(DoOpenAt(dir_fd, name, path, flags, mode, fd, &e), &e, err);
+  }
   // Writes all `n` bytes at the file offset, retrying EINTR and short writes. ("write <path>")
-  virtual Status Write(int fd, const std::string& path, const void* data, size_t n);
+  Status Write(int fd, const std::string& path, const void* data, size_t n, int* err = nullptr) {
+    int e = 0;
+    return Report(DoWrite(fd, path, data, n, &e), &e, err);
+  }
   // pwrite(2) of all `n` bytes at `offset`, retrying EINTR and short writes. ("write <path>")
-  virtual Status WriteAt(int fd, const std::string& path, const void* data, size_t n,
-                         uint64_t offset);
+  Status WriteAt(int fd, const std::string& path, const void* data, size_t n, uint64_t offset,
+                 int* err = nullptr) {
+    int e = 0;
+    return Report(DoWriteAt(fd, path, data, n, offset, &e), &e, err);
+  }
   // Reserves `size` bytes from offset 0 without changing the file's length
   // (FALLOC_FL_KEEP_SIZE). File systems that cannot (EOPNOTSUPP, ENOSYS, EINVAL) are fine.
   // ("fallocate <path>")
-  virtual Status Allocate(int fd, const std::string& path, uint64_t size);
+  Status Allocate(int fd, const std::string& path, uint64_t size, int* err = nullptr) {
+    int e = 0;
+    return Report(DoAllocate(fd, path, size, &e), &e, err);
+  }
   // ftruncate(2). ("truncate <path>")
-  virtual Status Truncate(int fd, const std::string& path, uint64_t size);
+  Status Truncate(int fd, const std::string& path, uint64_t size, int* err = nullptr) {
+    int e = 0;
+    return Report(DoTruncate(fd, path, size, &e), &e, err);
+  }
   // fsync(2). ("fsync <path>")
-  virtual Status Sync(int fd, const std::string& path);
+  Status Sync(int fd, const std::string& path, int* err = nullptr) {
+    int e = 0;
+    return Report(DoSync(fd, path, &e), &e, err);
+  }
   // syncfs(2) of the file system holding `path`. ("syncfs <path>")
-  virtual Status SyncFileSystem(const std::string& path);
+  Status SyncFileSystem(const std::string& path, int* err = nullptr) {
+    int e = 0;
+    return Report(DoSyncFileSystem(path, &e), &e, err);
+  }
   // Opens `path` read-only, fsyncs and closes it: for a directory after entries changed in
   // it, or a file already written and closed. ("open <path>", "fsync <path>")
-  virtual Status SyncPath(const std::string& path);
+  Status SyncPath(const std::string& path, int* err = nullptr) {
+    int e = 0;
+    return Report(DoSyncPath(path, &e), &e, err);
+  }
   // close(2). The descriptor is gone afterwards even when this fails (as with close(2)); a
   // failure is a written file's last chance to report EIO or ENOSPC. ("close <path>")
-  virtual Status Close(int fd, const std::string& path);
+  Status Close(int fd, const std::string& path, int* err = nullptr) {
+    int e = 0;
+    return Report(DoClose(fd, path, &e), &e, err);
+  }
   // rename(2). ("rename <from> to <to>")
-  virtual Status Rename(const std::string& from, const std::string& to);
+  Status Rename(const std::string& from, const std::string& to, int* err = nullptr) {
+    int e = 0;
+    return Report(DoRename(from, to, &e), &e, err);
+  }
   // mkdir(2), one level. Something already at `path` (EEXIST) is success with *created
   // false; `created` may be null. ("mkdir <path>")
-  virtual Status MakeDirectory(const std::string& path, mode_t mode, bool* created);
+  Status MakeDirectory(const std::string& path, mode_t mode, bool* created, int* err = nullptr) {
+    int e = 0;
+    return Report(DoMakeDirectory(path, mode, created, &e), &e, err);
+  }
   // mkdirat(2) of `name` relative to `dir_fd`, as MakeDirectory.
-  virtual Status MakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path,
-                                 mode_t mode, bool* created);
-  // symlink(2): creates `path` pointing at `target`. EEXIST is a failure; `err` (may be
-  // null) receives the errno of a failure, 0 on success. ("symlink <path>")
-  virtual Status Symlink(const std::string& target, const std::string& path, int* err);
+  Status MakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path, mode_t mode,
+                         bool* created, int* err = nullptr) {
+    int e = 0;
+    return Report(DoMakeDirectoryAt(dir_fd, name, path, mode, created, &e), &e, err);
+  }
+  // symlink(2): creates `path` pointing at `target`. EEXIST is a failure (*err tells it).
+  // ("symlink <path>")
+  Status Symlink(const std::string& target, const std::string& path, int* err = nullptr) {
+    int e = 0;
+    return Report(DoSymlink(target, path, &e), &e, err);
+  }
   // symlinkat(2) of `name` relative to `dir_fd`, as Symlink.
-  virtual Status SymlinkAt(const std::string& target, int dir_fd, const std::string& name,
-                           const std::string& path, int* err);
+  Status SymlinkAt(const std::string& target, int dir_fd, const std::string& name,
+                   const std::string& path, int* err = nullptr) {
+    int e = 0;
+    return Report(DoSymlinkAt(target, dir_fd, name, path, &e), &e, err);
+  }
   // unlink(2); a missing file is success. ("remove <path>")
-  virtual Status RemoveFile(const std::string& path);
+  Status RemoveFile(const std::string& path, int* err = nullptr) {
+    int e = 0;
+    return Report(DoRemoveFile(path, &e), &e, err);
+  }
   // rm -r; a missing path is success. ("remove <path>")
-  virtual Status RemoveTree(const std::string& path);
+  Status RemoveTree(const std::string& path, int* err = nullptr) {
+    int e = 0;
+    return Report(DoRemoveTree(path, &e), &e, err);
+  }
+
+ protected:
+  // The hooks behind the calls above, with the same contracts. On failure they set *err (never
+  // null) to the errno the Status names; the POSIX implementation is the default.
+  virtual Status DoOpen(const std::string& path, int flags, mode_t mode, int* fd, int* err);
+  virtual Status DoOpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
+                          mode_t mode, int* fd, int* err);
+  virtual Status DoWrite(int fd, const std::string& path, const void* data, size_t n, int* err);
+  virtual Status DoWriteAt(int fd, const std::string& path, const void* data, size_t n,
+                           uint64_t offset, int* err);
+  virtual Status DoAllocate(int fd, const std::string& path, uint64_t size, int* err);
+  virtual Status DoTruncate(int fd, const std::string& path, uint64_t size, int* err);
+  virtual Status DoSync(int fd, const std::string& path, int* err);
+  virtual Status DoSyncFileSystem(const std::string& path, int* err);
+  virtual Status DoSyncPath(const std::string& path, int* err);
+  virtual Status DoClose(int fd, const std::string& path, int* err);
+  virtual Status DoRename(const std::string& from, const std::string& to, int* err);
+  virtual Status DoMakeDirectory(const std::string& path, mode_t mode, bool* created, int* err);
+  virtual Status DoMakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path,
+                                   mode_t mode, bool* created, int* err);
+  virtual Status DoSymlink(const std::string& target, const std::string& path, int* err);
+  virtual Status DoSymlinkAt(const std::string& target, int dir_fd, const std::string& name,
+                             const std::string& path, int* err);
+  virtual Status DoRemoveFile(const std::string& path, int* err);
+  virtual Status DoRemoveTree(const std::string& path, int* err);
+
+ private:
+  // Hands the hook's errno to the caller: 0 on success, and EIO for a hook that failed
+  // without saying why. `e` is read here, after the hook (an argument) has run.
+  static Status Report(Status s, const int* e, int* err) {
+    if (err != nullptr) *err = s.ok() ? 0 : (*e != 0 ? *e : EIO);
+    return s;
+  }
 };
 
 // Forwards every call to `target` (LevelDB's EnvWrapper): subclasses override only what they
-// change.
+// change, and call the EnvWrapper:: hook to make the real call.
 class EnvWrapper : public Env {
  public:
   explicit EnvWrapper(Env* target) : target_(target) {}
@@ -131,49 +215,63 @@ class EnvWrapper : public Env {
   Status Disk(const std::string& path, DiskSpace* space) override {
     return target_->Disk(path, space);
   }
-  Status Open(const std::string& path, int flags, mode_t mode, int* fd) override {
-    return target_->Open(path, flags, mode, fd);
+
+ protected:
+  Status DoOpen(const std::string& path, int flags, mode_t mode, int* fd, int* err) override {
+    return target_->Open(path, flags, mode, fd, err);
   }
-  Status OpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
-                mode_t mode, int* fd, int* err) override {
+  Status DoOpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
+                  mode_t mode, int* fd, int* err) override {
     return target_->OpenAt(dir_fd, name, path, flags, mode, fd, err);
   }
-  Status Write(int fd, const std::string& path, const void* data, size_t n) override {
-    return target_->Write(fd, path, data, n);
+  Status DoWrite(int fd, const std::string& path, const void* data, size_t n, int* err) override {
+    return target_->Write(fd, path, data, n, err);
   }
-  Status WriteAt(int fd, const std::string& path, const void* data, size_t n,
-                 uint64_t offset) override {
-    return target_->WriteAt(fd, path, data, n, offset);
+  Status DoWriteAt(int fd, const std::string& path, const void* data, size_t n, uint64_t offset,
+                   int* err) override {
+    return target_->WriteAt(fd, path, data, n, offset, err);
   }
-  Status Allocate(int fd, const std::string& path, uint64_t size) override {
-    return target_->Allocate(fd, path, size);
+  Status DoAllocate(int fd, const std::string& path, uint64_t size, int* err) override {
+    return target_->Allocate(fd, path, size, err);
   }
-  Status Truncate(int fd, const std::string& path, uint64_t size) override {
-    return target_->Truncate(fd, path, size);
+  Status DoTruncate(int fd, const std::string& path, uint64_t size, int* err) override {
+    return target_->Truncate(fd, path, size, err);
   }
-  Status Sync(int fd, const std::string& path) override { return target_->Sync(fd, path); }
-  Status SyncFileSystem(const std::string& path) override { return target_->SyncFileSystem(path); }
-  Status SyncPath(const std::string& path) override { return target_->SyncPath(path); }
-  Status Close(int fd, const std::string& path) override { return target_->Close(fd, path); }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return target_->Rename(from, to);
+  Status DoSync(int fd, const std::string& path, int* err) override {
+    return target_->Sync(fd, path, err);
   }
-  Status MakeDirectory(const std::string& path, mode_t mode, bool* created) override {
-    return target_->MakeDirectory(path, mode, created);
+  Status DoSyncFileSystem(const std::string& path, int* err) override {
+    return target_->SyncFileSystem(path, err);
   }
-  Status MakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path, mode_t mode,
-                         bool* created) override {
-    return target_->MakeDirectoryAt(dir_fd, name, path, mode, created);
+  Status DoSyncPath(const std::string& path, int* err) override {
+    return target_->SyncPath(path, err);
   }
-  Status Symlink(const std::string& target, const std::string& path, int* err) override {
+  Status DoClose(int fd, const std::string& path, int* err) override {
+    return target_->Close(fd, path, err);
+  }
+  Status DoRename(const std::string& from, const std::string& to, int* err) override {
+    return target_->Rename(from, to, err);
+  }
+  Status DoMakeDirectory(const std::string& path, mode_t mode, bool* created, int* err) override {
+    return target_->MakeDirectory(path, mode, created, err);
+  }
+  Status DoMakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path,
+                           mode_t mode, bool* created, int* err) override {
+    return target_->MakeDirectoryAt(dir_fd, name, path, mode, created, err);
+  }
+  Status DoSymlink(const std::string& target, const std::string& path, int* err) override {
     return target_->Symlink(target, path, err);
   }
-  Status SymlinkAt(const std::string& target, int dir_fd, const std::string& name,
-                   const std::string& path, int* err) override {
+  Status DoSymlinkAt(const std::string& target, int dir_fd, const std::string& name,
+                     const std::string& path, int* err) override {
     return target_->SymlinkAt(target, dir_fd, name, path, err);
   }
-  Status RemoveFile(const std::string& path) override { return target_->RemoveFile(path); }
-  Status RemoveTree(const std::string& path) override { return target_->RemoveTree(path); }
+  Status DoRemoveFile(const std::string& path, int* err) override {
+    return target_->RemoveFile(path, err);
+  }
+  Status DoRemoveTree(const std::string& path, int* err) override {
+    return target_->RemoveTree(path, err);
+  }
 
  private:
   Env* const target_;
@@ -182,10 +280,5 @@ class EnvWrapper : public Env {
 // mkdir -p through `env`: creates `path` and its missing parents with `mode`; existing
 // directories are fine, anything else at `path` is InvalidArgument.
 Status MakeDirectories(Env* env, const std::string& path, mode_t mode);
-
-// The "<reason>" (strerror's text) of an Env failure "<verb> <path>: <reason>", for callers
-// that word the failure their own way; the whole message when there is no ": " in it.
-// strerror's texts never contain ": ", so a path with one in it does not confuse this.
-std::string FailureReason(const Status& status);
 
 }  // namespace devserver

@@ -38,18 +38,20 @@ class PosixEnv : public Env {
   }
 };
 
-void SetErr(int* err, int value) {
-  if (err != nullptr) *err = value;
+// A failed call's Status, with its errno kept for the caller.
+Status Fail(const std::string& context, int e, int* err) {
+  *err = e;
+  return Status::IOError(context, e);
 }
 
 // The bodies of the path and *At variants, shared without a virtual call in between (so an
 // Env overriding one variant does not see calls of the other).
 Status MakeDirectoryAtImpl(int dir_fd, const std::string& name, const std::string& path,
-                           mode_t mode, bool* created) {
+                           mode_t mode, bool* created, int* err) {
   if (created != nullptr) *created = false;
   if (mkdirat(dir_fd, name.c_str(), mode) != 0) {
     if (errno == EEXIST) return Status::Ok();
-    return Status::IOError("mkdir " + path, errno);
+    return Fail("mkdir " + path, errno, err);
   }
   if (created != nullptr) *created = true;
   return Status::Ok();
@@ -58,11 +60,8 @@ Status MakeDirectoryAtImpl(int dir_fd, const std::string& name, const std::strin
 Status SymlinkAtImpl(const std::string& target, int dir_fd, const std::string& name,
                      const std::string& path, int* err) {
   if (symlinkat(target.c_str(), dir_fd, name.c_str()) != 0) {
-    const int e = errno;
-    SetErr(err, e);
-    return Status::IOError("symlink " + path, e);
+    return Fail("symlink " + path, errno, err);
   }
-  SetErr(err, 0);
   return Status::Ok();
 }
 
@@ -73,31 +72,26 @@ Env* Env::Default() {
   return &env;
 }
 
-Status Env::Open(const std::string& path, int flags, mode_t mode, int* fd) {
+Status Env::DoOpen(const std::string& path, int flags, mode_t mode, int* fd, int* err) {
   *fd = open(path.c_str(), flags, mode);
-  if (*fd < 0) return Status::IOError("open " + path, errno);
+  if (*fd < 0) return Fail("open " + path, errno, err);
   return Status::Ok();
 }
 
-Status Env::OpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
-                   mode_t mode, int* fd, int* err) {
+Status Env::DoOpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
+                     mode_t mode, int* fd, int* err) {
   *fd = openat(dir_fd, name.c_str(), flags, mode);
-  if (*fd < 0) {
-    const int e = errno;
-    SetErr(err, e);
-    return Status::IOError("open " + path, e);
-  }
-  SetErr(err, 0);
+  if (*fd < 0) return Fail("open " + path, errno, err);
   return Status::Ok();
 }
 
-Status Env::Write(int fd, const std::string& path, const void* data, size_t n) {
+Status Env::DoWrite(int fd, const std::string& path, const void* data, size_t n, int* err) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t w = write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return Status::IOError("write " + path, errno);
+      return Fail("write " + path, errno, err);
     }
     p += w;
     n -= static_cast<size_t>(w);
@@ -105,13 +99,14 @@ Status Env::Write(int fd, const std::string& path, const void* data, size_t n) {
   return Status::Ok();
 }
 
-Status Env::WriteAt(int fd, const std::string& path, const void* data, size_t n, uint64_t offset) {
+Status Env::DoWriteAt(int fd, const std::string& path, const void* data, size_t n, uint64_t offset,
+                      int* err) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t w = pwrite(fd, p, n, static_cast<off_t>(offset));
     if (w < 0) {
       if (errno == EINTR) continue;
-      return Status::IOError("write " + path, errno);
+      return Fail("write " + path, errno, err);
     }
     p += w;
     n -= static_cast<size_t>(w);
@@ -120,90 +115,86 @@ Status Env::WriteAt(int fd, const std::string& path, const void* data, size_t n,
   return Status::Ok();
 }
 
-Status Env::Allocate(int fd, const std::string& path, uint64_t size) {
+Status Env::DoAllocate(int fd, const std::string& path, uint64_t size, int* err) {
   if (size == 0) return Status::Ok();
   // KEEP_SIZE: the file's length keeps meaning what was written.
   if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(size)) != 0) {
-    const int err = errno;
-    if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) return Status::Ok();
-    return Status::IOError("fallocate " + path, err);
+    const int e = errno;
+    if (e == EOPNOTSUPP || e == ENOSYS || e == EINVAL) return Status::Ok();
+    return Fail("fallocate " + path, e, err);
   }
   return Status::Ok();
 }
 
-Status Env::Truncate(int fd, const std::string& path, uint64_t size) {
-  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    return Status::IOError("truncate " + path, errno);
-  }
+Status Env::DoTruncate(int fd, const std::string& path, uint64_t size, int* err) {
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) return Fail("truncate " + path, errno, err);
   return Status::Ok();
 }
 
-Status Env::Sync(int fd, const std::string& path) {
-  if (fsync(fd) != 0) return Status::IOError("fsync " + path, errno);
+Status Env::DoSync(int fd, const std::string& path, int* err) {
+  if (fsync(fd) != 0) return Fail("fsync " + path, errno, err);
   return Status::Ok();
 }
 
-Status Env::SyncFileSystem(const std::string& path) {
+Status Env::DoSyncFileSystem(const std::string& path, int* err) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("open " + path, errno);
+  if (fd < 0) return Fail("open " + path, errno, err);
   const int synced = syncfs(fd);
   const int sync_errno = errno;
   (void)close(fd);  // read-only: nothing for close to report
-  if (synced != 0) return Status::IOError("syncfs " + path, sync_errno);
+  if (synced != 0) return Fail("syncfs " + path, sync_errno, err);
   return Status::Ok();
 }
 
-Status Env::SyncPath(const std::string& path) {
+Status Env::DoSyncPath(const std::string& path, int* err) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("open " + path, errno);
+  if (fd < 0) return Fail("open " + path, errno, err);
   const int synced = fsync(fd);
   const int sync_errno = errno;
   (void)close(fd);  // read-only: nothing for close to report
-  if (synced != 0) return Status::IOError("fsync " + path, sync_errno);
+  if (synced != 0) return Fail("fsync " + path, sync_errno, err);
   return Status::Ok();
 }
 
-Status Env::Close(int fd, const std::string& path) {
-  if (close(fd) != 0) return Status::IOError("close " + path, errno);
+Status Env::DoClose(int fd, const std::string& path, int* err) {
+  if (close(fd) != 0) return Fail("close " + path, errno, err);
   return Status::Ok();
 }
 
-Status Env::Rename(const std::string& from, const std::string& to) {
+Status Env::DoRename(const std::string& from, const std::string& to, int* err) {
   if (rename(from.c_str(), to.c_str()) != 0) {
-    return Status::IOError("rename " + from + " to " + to, errno);
+    return Fail("rename " + from + " to " + to, errno, err);
   }
   return Status::Ok();
 }
 
-Status Env::MakeDirectory(const std::string& path, mode_t mode, bool* created) {
-  return MakeDirectoryAtImpl(AT_FDCWD, path, path, mode, created);
+Status Env::DoMakeDirectory(const std::string& path, mode_t mode, bool* created, int* err) {
+  return MakeDirectoryAtImpl(AT_FDCWD, path, path, mode, created, err);
 }
 
-Status Env::MakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path,
-                            mode_t mode, bool* created) {
-  return MakeDirectoryAtImpl(dir_fd, name, path, mode, created);
+Status Env::DoMakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path,
+                              mode_t mode, bool* created, int* err) {
+  return MakeDirectoryAtImpl(dir_fd, name, path, mode, created, err);
 }
 
-Status Env::Symlink(const std::string& target, const std::string& path, int* err) {
+Status Env::DoSymlink(const std::string& target, const std::string& path, int* err) {
   return SymlinkAtImpl(target, AT_FDCWD, path, path, err);
 }
 
-Status Env::SymlinkAt(const std::string& target, int dir_fd, const std::string& name,
-                      const std::string& path, int* err) {
+Status Env::DoSymlinkAt(const std::string& target, int dir_fd, const std::string& name,
+                        const std::string& path, int* err) {
   return SymlinkAtImpl(target, dir_fd, name, path, err);
 }
 
-Status Env::RemoveFile(const std::string& path) {
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return Status::IOError("remove " + path, errno);
-  }
+Status Env::DoRemoveFile(const std::string& path, int* err) {
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return Fail("remove " + path, errno, err);
   return Status::Ok();
 }
 
-Status Env::RemoveTree(const std::string& path) {
+Status Env::DoRemoveTree(const std::string& path, int* err) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
-  if (ec && ec.value() != ENOENT) return Status::IOError("remove " + path, ec.value());
+  if (ec && ec.value() != ENOENT) return Fail("remove " + path, ec.value(), err);
   return Status::Ok();
 }
 
@@ -217,12 +208,6 @@ Status MakeDirectories(Env* env, const std::string& path, mode_t mode) {
   if (stat(path.c_str(), &st) != 0) return Status::IOError("stat " + path, errno);
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(path + " is not a directory");
   return Status::Ok();
-}
-
-std::string FailureReason(const Status& status) {
-  const std::string& message = status.message();
-  const size_t colon = message.rfind(": ");
-  return colon == std::string::npos ? message : message.substr(colon + 2);
 }
 
 }  // namespace devserver

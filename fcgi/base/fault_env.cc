@@ -452,147 +452,159 @@ void FaultInjectionEnv::LogFault(FaultOp op, int err, const std::string& path,
 
 // ---- The calls: consult the rules, then fail as the real call would, or make it.
 
+namespace {
+
+Status InjectedFailure(const std::string& context, int e, int* err) {
+  *err = e;
+  return Status::IOError(context, e);
+}
+
+}  // namespace
+
 Status FaultInjectionEnv::Disk(const std::string& path, DiskSpace* space) {
-  if (const int err = Inject(FaultOp::kStatfs, path); err != 0) {
-    return Status::IOError("statvfs " + path, err);
+  if (const int e = Inject(FaultOp::kStatfs, path); e != 0) {
+    return Status::IOError("statvfs " + path, e);
   }
   return EnvWrapper::Disk(path, space);
 }
 
-Status FaultInjectionEnv::Open(const std::string& path, int flags, mode_t mode, int* fd) {
-  if (const int err = Inject(FaultOp::kOpen, path); err != 0) {
-    *fd = -1;
-    return Status::IOError("open " + path, err);
-  }
-  return EnvWrapper::Open(path, flags, mode, fd);
-}
-
-Status FaultInjectionEnv::OpenAt(int dir_fd, const std::string& name, const std::string& path,
-                                 int flags, mode_t mode, int* fd, int* err) {
+Status FaultInjectionEnv::DoOpen(const std::string& path, int flags, mode_t mode, int* fd,
+                                 int* err) {
   if (const int e = Inject(FaultOp::kOpen, path); e != 0) {
     *fd = -1;
-    if (err != nullptr) *err = e;
-    return Status::IOError("open " + path, e);
+    return InjectedFailure("open " + path, e, err);
   }
-  return EnvWrapper::OpenAt(dir_fd, name, path, flags, mode, fd, err);
+  return EnvWrapper::DoOpen(path, flags, mode, fd, err);
 }
 
-Status FaultInjectionEnv::Write(int fd, const std::string& path, const void* data, size_t n) {
-  if (const int err = Inject(FaultOp::kWrite, path); err != 0) {
-    return Status::IOError("write " + path, err);
+Status FaultInjectionEnv::DoOpenAt(int dir_fd, const std::string& name, const std::string& path,
+                                   int flags, mode_t mode, int* fd, int* err) {
+  if (const int e = Inject(FaultOp::kOpen, path); e != 0) {
+    *fd = -1;
+    return InjectedFailure("open " + path, e, err);
   }
-  return EnvWrapper::Write(fd, path, data, n);
+  return EnvWrapper::DoOpenAt(dir_fd, name, path, flags, mode, fd, err);
 }
 
-Status FaultInjectionEnv::WriteAt(int fd, const std::string& path, const void* data, size_t n,
-                                  uint64_t offset) {
-  if (const int err = Inject(FaultOp::kWrite, path); err != 0) {
-    return Status::IOError("write " + path, err);
+Status FaultInjectionEnv::DoWrite(int fd, const std::string& path, const void* data, size_t n,
+                                  int* err) {
+  if (const int e = Inject(FaultOp::kWrite, path); e != 0) {
+    return InjectedFailure("write " + path, e, err);
   }
-  return EnvWrapper::WriteAt(fd, path, data, n, offset);
+  return EnvWrapper::DoWrite(fd, path, data, n, err);
 }
 
-Status FaultInjectionEnv::Allocate(int fd, const std::string& path, uint64_t size) {
-  if (const int err = Inject(FaultOp::kAllocate, path); err != 0) {
-    if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) return Status::Ok();
-    return Status::IOError("fallocate " + path, err);
+Status FaultInjectionEnv::DoWriteAt(int fd, const std::string& path, const void* data, size_t n,
+                                    uint64_t offset, int* err) {
+  if (const int e = Inject(FaultOp::kWrite, path); e != 0) {
+    return InjectedFailure("write " + path, e, err);
   }
-  return EnvWrapper::Allocate(fd, path, size);
+  return EnvWrapper::DoWriteAt(fd, path, data, n, offset, err);
 }
 
-Status FaultInjectionEnv::Truncate(int fd, const std::string& path, uint64_t size) {
-  if (const int err = Inject(FaultOp::kTruncate, path); err != 0) {
-    return Status::IOError("truncate " + path, err);
+Status FaultInjectionEnv::DoAllocate(int fd, const std::string& path, uint64_t size, int* err) {
+  if (const int e = Inject(FaultOp::kAllocate, path); e != 0) {
+    if (e == EOPNOTSUPP || e == ENOSYS || e == EINVAL) return Status::Ok();
+    return InjectedFailure("fallocate " + path, e, err);
   }
-  return EnvWrapper::Truncate(fd, path, size);
+  return EnvWrapper::DoAllocate(fd, path, size, err);
 }
 
-Status FaultInjectionEnv::Sync(int fd, const std::string& path) {
-  if (const int err = Inject(FaultOp::kSync, path); err != 0) {
-    return Status::IOError("fsync " + path, err);
+Status FaultInjectionEnv::DoTruncate(int fd, const std::string& path, uint64_t size, int* err) {
+  if (const int e = Inject(FaultOp::kTruncate, path); e != 0) {
+    return InjectedFailure("truncate " + path, e, err);
   }
-  return EnvWrapper::Sync(fd, path);
+  return EnvWrapper::DoTruncate(fd, path, size, err);
 }
 
-Status FaultInjectionEnv::SyncFileSystem(const std::string& path) {
-  if (const int err = Inject(FaultOp::kSyncFs, path); err != 0) {
-    return Status::IOError("syncfs " + path, err);
+Status FaultInjectionEnv::DoSync(int fd, const std::string& path, int* err) {
+  if (const int e = Inject(FaultOp::kSync, path); e != 0) {
+    return InjectedFailure("fsync " + path, e, err);
   }
-  return EnvWrapper::SyncFileSystem(path);
+  return EnvWrapper::DoSync(fd, path, err);
 }
 
-Status FaultInjectionEnv::SyncPath(const std::string& path) {
-  if (const int err = Inject(FaultOp::kSync, path); err != 0) {
-    return Status::IOError("fsync " + path, err);
+Status FaultInjectionEnv::DoSyncFileSystem(const std::string& path, int* err) {
+  if (const int e = Inject(FaultOp::kSyncFs, path); e != 0) {
+    return InjectedFailure("syncfs " + path, e, err);
   }
-  return EnvWrapper::SyncPath(path);
+  return EnvWrapper::DoSyncFileSystem(path, err);
 }
 
-Status FaultInjectionEnv::Close(int fd, const std::string& path) {
-  if (const int err = Inject(FaultOp::kClose, path); err != 0) {
-    (void)EnvWrapper::Close(fd, path);  // close(2) releases the descriptor even when it fails
-    return Status::IOError("close " + path, err);
+Status FaultInjectionEnv::DoSyncPath(const std::string& path, int* err) {
+  if (const int e = Inject(FaultOp::kSync, path); e != 0) {
+    return InjectedFailure("fsync " + path, e, err);
   }
-  return EnvWrapper::Close(fd, path);
+  return EnvWrapper::DoSyncPath(path, err);
 }
 
-Status FaultInjectionEnv::Rename(const std::string& from, const std::string& to) {
-  if (const int err = Inject(FaultOp::kRename, from, to); err != 0) {
-    return Status::IOError("rename " + from + " to " + to, err);
+Status FaultInjectionEnv::DoClose(int fd, const std::string& path, int* err) {
+  if (const int e = Inject(FaultOp::kClose, path); e != 0) {
+    int ignored = 0;
+    // close(2) releases the descriptor even when it fails.
+    (void)EnvWrapper::DoClose(fd, path, &ignored);
+    return InjectedFailure("close " + path, e, err);
   }
-  return EnvWrapper::Rename(from, to);
+  return EnvWrapper::DoClose(fd, path, err);
 }
 
-Status FaultInjectionEnv::MakeDirectory(const std::string& path, mode_t mode, bool* created) {
-  if (const int err = Inject(FaultOp::kMkdir, path); err != 0) {
+Status FaultInjectionEnv::DoRename(const std::string& from, const std::string& to, int* err) {
+  if (const int e = Inject(FaultOp::kRename, from, to); e != 0) {
+    return InjectedFailure("rename " + from + " to " + to, e, err);
+  }
+  return EnvWrapper::DoRename(from, to, err);
+}
+
+Status FaultInjectionEnv::DoMakeDirectory(const std::string& path, mode_t mode, bool* created,
+                                          int* err) {
+  if (const int e = Inject(FaultOp::kMkdir, path); e != 0) {
     if (created != nullptr) *created = false;
-    if (err == EEXIST) return Status::Ok();
-    return Status::IOError("mkdir " + path, err);
+    if (e == EEXIST) return Status::Ok();
+    return InjectedFailure("mkdir " + path, e, err);
   }
-  return EnvWrapper::MakeDirectory(path, mode, created);
+  return EnvWrapper::DoMakeDirectory(path, mode, created, err);
 }
 
-Status FaultInjectionEnv::MakeDirectoryAt(int dir_fd, const std::string& name,
-                                          const std::string& path, mode_t mode, bool* created) {
-  if (const int err = Inject(FaultOp::kMkdir, path); err != 0) {
+Status FaultInjectionEnv::DoMakeDirectoryAt(int dir_fd, const std::string& name,
+                                            const std::string& path, mode_t mode, bool* created,
+                                            int* err) {
+  if (const int e = Inject(FaultOp::kMkdir, path); e != 0) {
     if (created != nullptr) *created = false;
-    if (err == EEXIST) return Status::Ok();
-    return Status::IOError("mkdir " + path, err);
+    if (e == EEXIST) return Status::Ok();
+    return InjectedFailure("mkdir " + path, e, err);
   }
-  return EnvWrapper::MakeDirectoryAt(dir_fd, name, path, mode, created);
+  return EnvWrapper::DoMakeDirectoryAt(dir_fd, name, path, mode, created, err);
 }
 
-Status FaultInjectionEnv::Symlink(const std::string& target, const std::string& path, int* err) {
+Status FaultInjectionEnv::DoSymlink(const std::string& target, const std::string& path, int* err) {
   if (const int e = Inject(FaultOp::kSymlink, path); e != 0) {
-    if (err != nullptr) *err = e;
-    return Status::IOError("symlink " + path, e);
+    return InjectedFailure("symlink " + path, e, err);
   }
-  return EnvWrapper::Symlink(target, path, err);
+  return EnvWrapper::DoSymlink(target, path, err);
 }
 
-Status FaultInjectionEnv::SymlinkAt(const std::string& target, int dir_fd, const std::string& name,
-                                    const std::string& path, int* err) {
+Status FaultInjectionEnv::DoSymlinkAt(const std::string& target, int dir_fd,
+                                      const std::string& name, const std::string& path, int* err) {
   if (const int e = Inject(FaultOp::kSymlink, path); e != 0) {
-    if (err != nullptr) *err = e;
-    return Status::IOError("symlink " + path, e);
+    return InjectedFailure("symlink " + path, e, err);
   }
-  return EnvWrapper::SymlinkAt(target, dir_fd, name, path, err);
+  return EnvWrapper::DoSymlinkAt(target, dir_fd, name, path, err);
 }
 
-Status FaultInjectionEnv::RemoveFile(const std::string& path) {
-  if (const int err = Inject(FaultOp::kRemove, path); err != 0) {
-    if (err == ENOENT) return Status::Ok();
-    return Status::IOError("remove " + path, err);
+Status FaultInjectionEnv::DoRemoveFile(const std::string& path, int* err) {
+  if (const int e = Inject(FaultOp::kRemove, path); e != 0) {
+    if (e == ENOENT) return Status::Ok();
+    return InjectedFailure("remove " + path, e, err);
   }
-  return EnvWrapper::RemoveFile(path);
+  return EnvWrapper::DoRemoveFile(path, err);
 }
 
-Status FaultInjectionEnv::RemoveTree(const std::string& path) {
-  if (const int err = Inject(FaultOp::kRemove, path); err != 0) {
-    if (err == ENOENT) return Status::Ok();
-    return Status::IOError("remove " + path, err);
+Status FaultInjectionEnv::DoRemoveTree(const std::string& path, int* err) {
+  if (const int e = Inject(FaultOp::kRemove, path); e != 0) {
+    if (e == ENOENT) return Status::Ok();
+    return InjectedFailure("remove " + path, e, err);
   }
-  return EnvWrapper::RemoveTree(path);
+  return EnvWrapper::DoRemoveTree(path, err);
 }
 
 }  // namespace devserver

@@ -120,27 +120,29 @@ class FaultInjectionEnv : public EnvWrapper {
   const std::string& rules_path() const { return rules_path_; }
 
   Status Disk(const std::string& path, DiskSpace* space) override;
-  Status Open(const std::string& path, int flags, mode_t mode, int* fd) override;
-  Status OpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
-                mode_t mode, int* fd, int* err) override;
-  Status Write(int fd, const std::string& path, const void* data, size_t n) override;
-  Status WriteAt(int fd, const std::string& path, const void* data, size_t n,
-                 uint64_t offset) override;
-  Status Allocate(int fd, const std::string& path, uint64_t size) override;
-  Status Truncate(int fd, const std::string& path, uint64_t size) override;
-  Status Sync(int fd, const std::string& path) override;
-  Status SyncFileSystem(const std::string& path) override;
-  Status SyncPath(const std::string& path) override;
-  Status Close(int fd, const std::string& path) override;
-  Status Rename(const std::string& from, const std::string& to) override;
-  Status MakeDirectory(const std::string& path, mode_t mode, bool* created) override;
-  Status MakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path, mode_t mode,
-                         bool* created) override;
-  Status Symlink(const std::string& target, const std::string& path, int* err) override;
-  Status SymlinkAt(const std::string& target, int dir_fd, const std::string& name,
-                   const std::string& path, int* err) override;
-  Status RemoveFile(const std::string& path) override;
-  Status RemoveTree(const std::string& path) override;
+
+ protected:
+  Status DoOpen(const std::string& path, int flags, mode_t mode, int* fd, int* err) override;
+  Status DoOpenAt(int dir_fd, const std::string& name, const std::string& path, int flags,
+                  mode_t mode, int* fd, int* err) override;
+  Status DoWrite(int fd, const std::string& path, const void* data, size_t n, int* err) override;
+  Status DoWriteAt(int fd, const std::string& path, const void* data, size_t n, uint64_t offset,
+                   int* err) override;
+  Status DoAllocate(int fd, const std::string& path, uint64_t size, int* err) override;
+  Status DoTruncate(int fd, const std::string& path, uint64_t size, int* err) override;
+  Status DoSync(int fd, const std::string& path, int* err) override;
+  Status DoSyncFileSystem(const std::string& path, int* err) override;
+  Status DoSyncPath(const std::string& path, int* err) override;
+  Status DoClose(int fd, const std::string& path, int* err) override;
+  Status DoRename(const std::string& from, const std::string& to, int* err) override;
+  Status DoMakeDirectory(const std::string& path, mode_t mode, bool* created, int* err) override;
+  Status DoMakeDirectoryAt(int dir_fd, const std::string& name, const std::string& path,
+                           mode_t mode, bool* created, int* err) override;
+  Status DoSymlink(const std::string& target, const std::string& path, int* err) override;
+  Status DoSymlinkAt(const std::string& target, int dir_fd, const std::string& name,
+                     const std::string& path, int* err) override;
+  Status DoRemoveFile(const std::string& path, int* err) override;
+  Status DoRemoveTree(const std::string& path, int* err) override;
 
  private:
   // What the rules say about one call.

@@ -110,10 +110,14 @@ TEST_F(FaultEnvTest, WriteFailsWithENOSPCAndWritesNothing) {
   const std::string path = tmp_.Sub("x.bin");
   const int fd = OpenFile(path);
   env_.Add(Rule(FaultOp::kWrite, "x.bin", ENOSPC, 2));
-  ExpectIOError(env_.Write(fd, path, "abc", 3), "write " + path + ": No space left on device");
+  int err = 0;
+  ExpectIOError(env_.Write(fd, path, "abc", 3, &err),
+                "write " + path + ": No space left on device");
+  EXPECT_EQ(err, ENOSPC);
   ExpectIOError(env_.WriteAt(fd, path, "abc", 3, 10),
                 "write " + path + ": No space left on device");
-  ASSERT_TRUE(env_.Write(fd, path, "abc", 3).ok());  // count 2 used up
+  ASSERT_TRUE(env_.Write(fd, path, "abc", 3, &err).ok());  // count 2 used up
+  EXPECT_EQ(err, 0);
   ASSERT_TRUE(env_.WriteAt(fd, path, "de", 2, 3).ok());
   ASSERT_TRUE(env_.Close(fd, path).ok());
   EXPECT_EQ(Slurp(path), "abcde");
@@ -151,8 +155,10 @@ TEST_F(FaultEnvTest, RenameMatchesEitherPathAndLeavesTheFileWhereItWas) {
   const std::string to = tmp_.Sub("to");
   ASSERT_TRUE(WriteFileAtomically(from, "x").ok());
   env_.Add(Rule(FaultOp::kRename, "/to", EXDEV));
-  ExpectIOError(env_.Rename(from, to),
+  int err = 0;
+  ExpectIOError(env_.Rename(from, to, &err),
                 "rename " + from + " to " + to + ": Invalid cross-device link");
+  EXPECT_EQ(err, EXDEV);
   EXPECT_TRUE(Exists(from));
   EXPECT_FALSE(Exists(to));
   env_.Add(Rule(FaultOp::kRename, "/from", EXDEV));
@@ -304,6 +310,40 @@ TEST_F(FaultEnvTest, ClockPassesThrough) {
   EXPECT_GE(mine, before);
   EXPECT_LE(mine - before, 10'000'000);
   EXPECT_LE(std::abs(env_.WallSeconds() - Env::Default()->WallSeconds()), 1);
+}
+
+// The real calls report their errno the same way, so callers can tell failures apart.
+TEST(EnvTest, RealFailuresReportTheirErrno) {
+  const testing::TempDir tmp("devserver-env-test");
+  Env* env = Env::Default();
+  int err = 0;
+  int fd = -1;
+  EXPECT_EQ(env->Open(tmp.Sub("no/such"), O_RDONLY | O_CLOEXEC, 0, &fd, &err).message(),
+            "open " + tmp.Sub("no/such") + ": No such file or directory");
+  EXPECT_EQ(err, ENOENT);
+  ASSERT_TRUE(env->Symlink("t", tmp.Sub("l"), &err).ok());
+  EXPECT_EQ(err, 0);
+  EXPECT_FALSE(env->Symlink("t", tmp.Sub("l"), &err).ok());
+  EXPECT_EQ(err, EEXIST);
+  int dir = -1;
+  ASSERT_TRUE(env->Open(tmp.path(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &dir).ok());
+  EXPECT_FALSE(
+      env->OpenAt(dir, "l", tmp.Sub("l"), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, &fd, &err).ok());
+  EXPECT_EQ(err, ELOOP);
+  ASSERT_TRUE(
+      env->OpenAt(dir, "f", tmp.Sub("f"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644, &fd, &err)
+          .ok());
+  EXPECT_EQ(
+      env->OpenAt(dir, "f", tmp.Sub("f"), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644, &fd, &err)
+          .message(),
+      "open " + tmp.Sub("f") + ": File exists");
+  EXPECT_EQ(err, EEXIST);
+  EXPECT_EQ(env->Rename(tmp.Sub("none"), tmp.Sub("x"), &err).message(),
+            "rename " + tmp.Sub("none") + " to " + tmp.Sub("x") + ": No such file or directory");
+  EXPECT_EQ(err, ENOENT);
+  EXPECT_TRUE(env->Close(dir, tmp.path()).ok());
+  EXPECT_FALSE(env->Close(dir, tmp.path(), &err).ok());  // already closed
+  EXPECT_EQ(err, EBADF);
 }
 
 TEST(FaultRuleTest, ParsesTheGrammar) {
