@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
 
 namespace devserver::storage {
@@ -69,7 +70,10 @@ class ArchiveStore {
 };
 
 // gs://<bucket>/<path> read from <root>/<bucket>/<path>. Metadata has no checksums; the
-// size is verified.
-std::unique_ptr<ArchiveStore> MakeLocalDirStore(const std::string& root);
+// size is verified. Fetch's destination file is made through `env` (null: Env::Default()); the
+// sources are read directly. On Env::Default() an object without a checksum is copied with
+// copy_file_range(2); any other Env gets the buffered copy, so each byte goes through
+// Env::Write and a fault-injecting Env can fail it.
+std::unique_ptr<ArchiveStore> MakeLocalDirStore(const std::string& root, Env* env = nullptr);
 
 }  // namespace devserver::storage

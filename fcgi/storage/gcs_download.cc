@@ -56,6 +56,8 @@ class Download {
         observer_(observer),
         url_(object.Url()),
         generation_(object.generation),
+        env_(client->options().env != nullptr ? client->options().env : Env::Default()),
+        file_(env_),
         checksum_(object) {}
 
   Status Run() {
@@ -208,7 +210,7 @@ class Download {
   }
 
   Outcome ReadBody(HttpConnection* connection, Status* final_status) {
-    Env* env = Env::Default();
+    Env* const env = env_;
     const int stall_ms = client_->options().stall_timeout_ms;
     const int slice_ms = std::min(kReadSliceMs, stall_ms);
     int64_t last_data_us = env->MonotonicMicros();
@@ -303,6 +305,7 @@ class Download {
   FetchObserver* const observer_;
   const std::string url_;
   int64_t generation_;  // pinned: every attempt asks for this version
+  Env* const env_;      // the destination file's file system, and the stall clock
   ObjectFile file_;
   ObjectChecksum checksum_;
   std::vector<char> buf_;

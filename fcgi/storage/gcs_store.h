@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
 #include "fcgi/storage/archive_store.h"
 
@@ -34,6 +35,9 @@ struct GcsOptions {
   int backoff_initial_ms = 200;  // jittered exponential back-off between attempts
   int backoff_max_ms = 10000;
   int list_page_size = 1000;  // objects per objects.list page (GCS's maximum)
+  // The downloads' destination files are made through it (and its clock times stalls); null:
+  // Env::Default(). Tests pass a FaultInjectionEnv to fail the local disk.
+  Env* env = nullptr;
 };
 
 // Picks the endpoint URL as GcsOptions::endpoint describes; `is_emulator` is true when it came

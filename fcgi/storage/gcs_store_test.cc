@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "fcgi/base/fault_env.h"
 #include "fcgi/base/fs.h"
 #include "fcgi/storage/crc32c.h"
 #include "tests/fakegcs/fakegcs_process.h"
@@ -410,6 +411,41 @@ TEST_F(GcsStoreTest, FetchIntoAFullDiskIsAnIOError) {
   EXPECT_THAT(s.message(), HasSubstr("No space left on device"));
   EXPECT_THAT(s.message(), HasSubstr(mnt + "/big.bin"));
   EXPECT_EQ(MediaGets(info.name), 0u);  // found out before transferring anything
+}
+
+// GcsOptions::env carries the destination file: its faults are the local disk's, reported as
+// IOError naming the file and never retried against GCS.
+TEST_F(GcsStoreTest, FetchReportsDiskFaultsOfItsEnvWithoutRetrying) {
+  const std::string bytes = RandomBytes(3 << 20, 17);
+  const ObjectInfo info = Put("fetch/faulty.bin", bytes);
+  FaultInjectionEnv env(Env::Default());
+  FaultRule full;
+  full.op = FaultOp::kWrite;
+  full.path = "out.bin";
+  full.err = ENOSPC;
+  full.skip = 1;  // after the first buffer-full reached the disk
+  env.Add(full);
+  GcsOptions options = Options();
+  options.env = &env;
+  const auto store = Store(options);
+  Status s = store->Fetch(info, Dest(), nullptr);
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_EQ(s.message(), "write " + Dest() + ": No space left on device");
+  EXPECT_EQ(MediaGets(info.name), 1u);
+
+  FaultRule eio;
+  eio.op = FaultOp::kSync;
+  eio.path = "out.bin";
+  eio.err = EIO;
+  env.Add(eio);
+  s = store->Fetch(info, Dest(), nullptr);
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_EQ(s.message(), "fsync " + Dest() + ": Input/output error");
+  EXPECT_EQ(MediaGets(info.name), 2u);
+  EXPECT_EQ(env.Injected(), 2);
+
+  ASSERT_TRUE(store->Fetch(info, Dest(), nullptr).ok());
+  EXPECT_EQ(Contents(Dest()), bytes);
 }
 
 TEST_F(GcsStoreTest, FetchWithoutGenerationPinsTheFirstOneServed) {

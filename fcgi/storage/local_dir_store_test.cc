@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fcgi/base/fault_env.h"
 #include "fcgi/base/fs.h"
 #include "fcgi/storage/archive_store.h"
 #include "fcgi/storage/crc32c.h"
@@ -259,6 +260,68 @@ TEST_F(LocalDirStoreTest, FetchIntoMissingDirectoryIsAnIOError) {
   const Status s = store_->Fetch(Info("bkt", "a.bin"), top_.Sub("no/such/dir/out"), nullptr);
   EXPECT_EQ(s.code(), Status::Code::kIOError);
   EXPECT_EQ(s.message(), "open " + top_.path() + "/no/such/dir/out: No such file or directory");
+}
+
+FaultRule Fault(FaultOp op, const std::string& path, int err, int64_t count = 1) {
+  FaultRule rule;
+  rule.op = op;
+  rule.path = path;
+  rule.err = err;
+  rule.count = count;
+  return rule;
+}
+
+TEST_F(LocalDirStoreTest, FetchReportsAnEIOFsyncOfTheDestination) {
+  const std::string bytes = RandomBytes(100000, 4);
+  Put("bkt", "s.bin", bytes);
+  FaultInjectionEnv env(Env::Default());
+  env.Add(Fault(FaultOp::kSync, "/out", EIO));
+  const auto store = MakeLocalDirStore(root_, &env);
+  Observer observer;
+  const Status s = store->Fetch(Info("bkt", "s.bin"), top_.Sub("out"), &observer);
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_EQ(s.message(), "fsync " + top_.Sub("out") + ": Input/output error");
+  EXPECT_EQ(env.Injected(FaultOp::kSync), 1);
+  // The fetch is not reported complete; the bytes themselves were all copied.
+  for (const auto& [done, total] : observer.progress) EXPECT_LT(done, total);
+  EXPECT_EQ(Contents(top_.Sub("out")), bytes);
+  // The rule fired once: the next fetch goes through.
+  ASSERT_TRUE(store->Fetch(Info("bkt", "s.bin"), top_.Sub("out"), nullptr).ok());
+}
+
+// Without a checksum the real Env copies in the kernel; any other Env gets the buffered copy,
+// so a write fault reaches the copy of an object whose checksum is unknown too.
+TEST_F(LocalDirStoreTest, FetchWriteFaultsReachObjectsWithoutAChecksum) {
+  const std::string bytes = RandomBytes((3 << 20) + 5, 5);
+  Put("bkt", "w.bin", bytes);
+  const ObjectInfo info = Info("bkt", "w.bin");
+  ASSERT_TRUE(info.crc32c.empty() && info.md5.empty());
+  FaultInjectionEnv env(Env::Default());
+  FaultRule rule = Fault(FaultOp::kWrite, "/out", ENOSPC);
+  rule.skip = 1;  // the second 1 MiB block
+  env.Add(rule);
+  const auto store = MakeLocalDirStore(root_, &env);
+  const Status s = store->Fetch(info, top_.Sub("out"), nullptr);
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_EQ(s.message(), "write " + top_.Sub("out") + ": No space left on device");
+  EXPECT_EQ(Contents(top_.Sub("out")).size(), 1U << 20);
+
+  ASSERT_TRUE(store->Fetch(info, top_.Sub("out"), nullptr).ok());
+  EXPECT_EQ(Contents(top_.Sub("out")), bytes);
+}
+
+TEST_F(LocalDirStoreTest, FetchReportsFailuresToCreateOrReserveTheDestination) {
+  Put("bkt", "a.bin", "abc");
+  FaultInjectionEnv env(Env::Default());
+  env.Add(Fault(FaultOp::kOpen, "/out", EACCES));
+  env.Add(Fault(FaultOp::kAllocate, "/out", ENOSPC));
+  const auto store = MakeLocalDirStore(root_, &env);
+  EXPECT_EQ(store->Fetch(Info("bkt", "a.bin"), top_.Sub("out"), nullptr).message(),
+            "open " + top_.Sub("out") + ": Permission denied");
+  EXPECT_EQ(store->Fetch(Info("bkt", "a.bin"), top_.Sub("out"), nullptr).message(),
+            "fallocate " + top_.Sub("out") + ": No space left on device");
+  ASSERT_TRUE(store->Fetch(Info("bkt", "a.bin"), top_.Sub("out"), nullptr).ok());
+  EXPECT_EQ(Contents(top_.Sub("out")), "abc");
 }
 
 }  // namespace

@@ -14,42 +14,28 @@ constexpr uint64_t kWritebackStep = 16ULL << 20;
 
 }  // namespace
 
+ObjectFile::ObjectFile(Env* env) : env_(env != nullptr ? env : Env::Default()) {}
+
 ObjectFile::~ObjectFile() {
-  if (fd_ >= 0) close(fd_);
+  // Abandoned (SyncAndClose was not reached): the error of this close no longer matters.
+  if (fd_ >= 0) (void)env_->Close(fd_, path_);
 }
 
 Status ObjectFile::Open(const std::string& path) {
-  if (fd_ >= 0) close(fd_);
+  if (fd_ >= 0) (void)env_->Close(fd_, path_);
+  fd_ = -1;
   path_ = path;
   size_ = 0;
   writeback_from_ = 0;
-  fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) return Status::IOError("open " + path, errno);
-  return Status::Ok();
+  return env_->Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, &fd_);
 }
 
-Status ObjectFile::Reserve(uint64_t size) {
-  if (size == 0) return Status::Ok();
-  // KEEP_SIZE: the file length keeps meaning "bytes downloaded so far".
-  if (fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(size)) != 0) {
-    const int err = errno;
-    if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) return Status::Ok();
-    return Status::IOError("reserve " + std::to_string(size) + " bytes for " + path_, err);
-  }
-  return Status::Ok();
-}
+Status ObjectFile::Reserve(uint64_t size) { return env_->Allocate(fd_, path_, size); }
 
 Status ObjectFile::Append(const char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t w = write(fd_, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError("write " + path_, errno);
-    }
-    data += w;
-    n -= static_cast<size_t>(w);
-    size_ += static_cast<uint64_t>(w);
-  }
+  Status s = env_->Write(fd_, path_, data, n);
+  if (!s.ok()) return s;
+  size_ += n;
   if (size_ - writeback_from_ >= kWritebackStep) StartWriteback();
   return Status::Ok();
 }
@@ -67,7 +53,8 @@ void ObjectFile::StartWriteback() {
 }
 
 Status ObjectFile::Truncate() {
-  if (ftruncate(fd_, 0) != 0) return Status::IOError("truncate " + path_, errno);
+  Status s = env_->Truncate(fd_, path_, 0);
+  if (!s.ok()) return s;
   if (lseek(fd_, 0, SEEK_SET) < 0) return Status::IOError("seek " + path_, errno);
   size_ = 0;
   writeback_from_ = 0;
@@ -75,14 +62,10 @@ Status ObjectFile::Truncate() {
 }
 
 Status ObjectFile::SyncAndClose() {
-  const int synced = fsync(fd_);
-  const int sync_errno = errno;
-  const int closed = close(fd_);
-  const int close_errno = errno;
+  const Status synced = env_->Sync(fd_, path_);
+  const Status closed = env_->Close(fd_, path_);
   fd_ = -1;
-  if (synced != 0) return Status::IOError("fsync " + path_, sync_errno);
-  if (closed != 0) return Status::IOError("close " + path_, close_errno);
-  return Status::Ok();
+  return synced.ok() ? closed : synced;
 }
 
 }  // namespace devserver::storage

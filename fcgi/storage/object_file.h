@@ -1,18 +1,24 @@
 // The local file a download lands in. Errors are IOError values naming the file, so a full
 // disk reads "write /srv/x.bin: No space left on device".
+//
+// Every file-system effect goes through an Env (open, fallocate, write, ftruncate, fsync,
+// close), so a FaultInjectionEnv can fail any of them; only sync_file_range (an advisory
+// writeback hint whose errors come back at fsync) and lseek are direct calls.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
 
 namespace devserver::storage {
 
 class ObjectFile {
  public:
-  ObjectFile() = default;
+  // `env` null: Env::Default().
+  explicit ObjectFile(Env* env = nullptr);
   ~ObjectFile();  // closes, never removes: the caller owns a failed download's leftovers
   ObjectFile(const ObjectFile&) = delete;
   ObjectFile& operator=(const ObjectFile&) = delete;
@@ -31,6 +37,7 @@ class ObjectFile {
   // fsync, then close: only then are the bytes known to be on disk.
   Status SyncAndClose();
 
+  Env* env() const { return env_; }
   int fd() const { return fd_; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
@@ -38,6 +45,7 @@ class ObjectFile {
  private:
   void StartWriteback();
 
+  Env* const env_;
   std::string path_;
   int fd_ = -1;
   uint64_t size_ = 0;
