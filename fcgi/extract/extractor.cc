@@ -44,8 +44,8 @@ class UniqueFd {
   ~UniqueFd() { Reset(); }
 
   int get() const { return fd_; }
-  // Closes now, reporting close(2)'s error (a written file's last chance to report EIO/ENOSPC).
-  int Close() { return close(std::exchange(fd_, -1)); }
+  // Gives the descriptor up to the caller (a written file, closed through the Env).
+  int Release() { return std::exchange(fd_, -1); }
   void Reset(int fd = -1) {
     // Error paths only: the data of a file being abandoned no longer matters.
     if (fd_ >= 0) (void)close(fd_);
@@ -59,6 +59,12 @@ class UniqueFd {
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
+
+// "/a/b//" -> "/a/b"; "/" stays.
+std::string WithoutTrailingSlashes(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
 
 std::string BaseName(const std::string& path) {
   const size_t slash = path.find_last_of('/');
@@ -119,17 +125,19 @@ class Utf8Locale {
 
 class Extraction {
  public:
-  Extraction(const std::string& archive_path, const MemberFilter& filter,
-             const ExtractLimits& limits, const std::function<bool()>& cancelled)
+  Extraction(const std::string& archive_path, const std::string& dest_dir,
+             const MemberFilter& filter, const ExtractLimits& limits,
+             const std::function<bool()>& cancelled, Env* env)
       : archive_path_(archive_path),
+        dest_dir_(WithoutTrailingSlashes(dest_dir)),
         prefix_(BaseName(archive_path) + ": "),
         selector_(filter),
         limits_(limits),
         cancelled_(cancelled),
-        env_(Env::Default()),
+        env_(env != nullptr ? env : Env::Default()),
         start_micros_(env_->MonotonicMicros()) {}
 
-  Status Run(const std::string& dest_dir);
+  Status Run();
   const ExtractStats& stats() const { return stats_; }
 
  private:
@@ -151,10 +159,13 @@ class Extraction {
   Status OpenDirectory(size_t count, bool member_is_dir, int* fd);
   Status OpenChild(int parent, size_t index, bool member_is_dir, UniqueFd* child);
   Status WriteFile(archive_entry* entry, int parent);
-  Status WriteData(int fd, int64_t size);
+  Status WriteData(int fd, const std::string& path, int64_t size);
+  // dest_dir_/<the first `count` components of the member>: the path the Env is given.
+  std::string FullPath(size_t count) const { return dest_dir_ + "/" + JoinPath(parts_, count); }
   Status Charge(int64_t bytes);
 
   const std::string& archive_path_;
+  const std::string dest_dir_;
   const std::string prefix_;
   MemberSelector selector_;
   const ExtractLimits& limits_;
@@ -182,15 +193,18 @@ class Extraction {
   std::vector<std::string_view> parts_;
 };
 
-Status Extraction::Run(const std::string& dest_dir) {
+Status Extraction::Run() {
   archive_fd_.Reset(open(archive_path_.c_str(), O_RDONLY | O_CLOEXEC));
   if (archive_fd_.get() < 0) return OsError("cannot read the archive", errno);
   struct stat st {};
   if (fstat(archive_fd_.get(), &st) != 0) return OsError("cannot read the archive", errno);
   archive_bytes_ = st.st_size;
 
-  root_.Reset(open(dest_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (root_.get() < 0) return OsError("opening " + dest_dir, errno);
+  int root = -1;
+  int err = 0;
+  const Status opened = env_->Open(dest_dir_, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &root, &err);
+  root_.Reset(root);
+  if (!opened.ok()) return OsError("opening " + dest_dir_, err);
 
   // The format is chosen here, by the first bytes, not left to libarchive's bidding: a zip is
   // a file that starts like one, and only then is its central directory checked (see
@@ -293,9 +307,11 @@ Status Extraction::Member(archive_entry* entry) {
   const char* target = archive_entry_symlink(entry);
   if (target == nullptr) target = archive_entry_symlink_utf8(entry);
   if (target == nullptr) return RefuseMember(name_, "is a symbolic link with an empty target");
-  if (symlinkat(target, parent, std::string(parts_.back()).c_str()) != 0) {
-    if (errno == EEXIST) return RefuseMember(name_, "appears twice or already exists");
-    return OsError("creating symbolic link " + Printable(name_), errno);
+  int err = 0;
+  if (!env_->SymlinkAt(target, parent, std::string(parts_.back()), FullPath(parts_.size()), &err)
+           .ok()) {
+    if (err == EEXIST) return RefuseMember(name_, "appears twice or already exists");
+    return OsError("creating symbolic link " + Printable(name_), err);
   }
   return Status::Ok();
 }
@@ -355,16 +371,18 @@ Status Extraction::OpenDirectory(size_t count, bool member_is_dir, int* fd) {
 
 Status Extraction::OpenChild(int parent, size_t index, bool member_itself, UniqueFd* child) {
   const std::string component(parts_[index]);
+  const std::string full_path = FullPath(index + 1);
   bool created = false;
-  if (mkdirat(parent, component.c_str(), 0755) == 0) {
-    created = true;
-  } else if (errno != EEXIST) {
-    return OsError("creating directory " + Printable(JoinPath(parts_, index + 1)), errno);
+  int err = 0;
+  if (!env_->MakeDirectoryAt(parent, component, full_path, 0755, &created, &err).ok()) {
+    return OsError("creating directory " + Printable(JoinPath(parts_, index + 1)), err);
   }
   // O_NOFOLLOW: whatever is there, whoever put it there, a link is never entered.
-  child->Reset(openat(parent, component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (child->get() < 0) {
-    const int err = errno;
+  int fd = -1;
+  const Status opened = env_->OpenAt(parent, component, full_path,
+                                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, &fd, &err);
+  child->Reset(fd);
+  if (!opened.ok()) {
     if (err != ELOOP && err != ENOTDIR) {
       return OsError("opening directory " + Printable(JoinPath(parts_, index + 1)), err);
     }
@@ -385,16 +403,21 @@ Status Extraction::OpenChild(int parent, size_t index, bool member_itself, Uniqu
 
 Status Extraction::WriteFile(archive_entry* entry, int parent) {
   const std::string leaf(parts_.back());
+  const std::string path = FullPath(parts_.size());
   // O_EXCL: a second member of the same name, or a file already there, is refused rather
   // than overwritten; with O_NOFOLLOW no link at that name is followed either.
-  UniqueFd fd(
-      openat(parent, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (fd.get() < 0) {
-    if (errno == EEXIST) return RefuseMember(name_, "appears twice or already exists");
-    return OsError("creating " + Printable(name_), errno);
+  int raw_fd = -1;
+  int err = 0;
+  const Status opened =
+      env_->OpenAt(parent, leaf, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600,
+                   &raw_fd, &err);
+  UniqueFd fd(raw_fd);
+  if (!opened.ok()) {
+    if (err == EEXIST) return RefuseMember(name_, "appears twice or already exists");
+    return OsError("creating " + Printable(name_), err);
   }
   const int64_t size = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
-  if (Status s = WriteData(fd.get(), size); !s.ok()) return s;
+  if (Status s = WriteData(fd.get(), path, size); !s.ok()) return s;
   // Permission bits only (no setuid, setgid or sticky); always readable and writable by the
   // service so the tree can be served and later deleted.
   const mode_t mode = (archive_entry_perm(entry) & 0777) | S_IRUSR | S_IWUSR;
@@ -407,14 +430,17 @@ Status Extraction::WriteFile(archive_entry* entry, int parent) {
       return OsError("setting the time of " + Printable(name_), errno);
     }
   }
-  if (fd.Close() != 0) return OsError("writing " + Printable(name_), errno);
+  // A written file's last chance to report EIO or ENOSPC.
+  if (!env_->Close(fd.Release(), path, &err).ok()) {
+    return OsError("writing " + Printable(name_), err);
+  }
   ++stats_.files;
   return Status::Ok();
 }
 
 // Copies the member's data blocks to `fd` at their offsets: sparse members come as blocks
 // with gaps, which stay holes. `size` is the member's length, which may end in a hole.
-Status Extraction::WriteData(int fd, int64_t size) {
+Status Extraction::WriteData(int fd, const std::string& path, int64_t size) {
   int64_t logical_end = 0;  // bytes of the file accounted for, holes included
   int64_t written_end = 0;  // end of the last byte written
   while (true) {
@@ -434,17 +460,9 @@ Status Extraction::WriteData(int fd, int64_t size) {
       if (Status s = Charge(end - logical_end); !s.ok()) return s;
       logical_end = end;
     }
-    const char* p = static_cast<const char*>(block);
-    int64_t at = offset;
-    for (int64_t left = len; left > 0;) {
-      const ssize_t n = pwrite(fd, p, static_cast<size_t>(left), at);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return OsError("writing " + Printable(name_), errno);
-      }
-      p += n;
-      at += n;
-      left -= n;
+    int err = 0;
+    if (!env_->WriteAt(fd, path, block, length, static_cast<uint64_t>(offset), &err).ok()) {
+      return OsError("writing " + Printable(name_), err);
     }
     if (end > written_end) written_end = end;
     if (Status s = Poll(); !s.ok()) return s;
@@ -453,8 +471,11 @@ Status Extraction::WriteData(int fd, int64_t size) {
     if (Status s = Charge(size - logical_end); !s.ok()) return s;
     logical_end = size;
   }
-  if (logical_end > written_end && ftruncate(fd, logical_end) != 0) {
-    return OsError("writing " + Printable(name_), errno);
+  if (logical_end > written_end) {
+    int err = 0;
+    if (!env_->Truncate(fd, path, static_cast<uint64_t>(logical_end), &err).ok()) {
+      return OsError("writing " + Printable(name_), err);
+    }
   }
   return Status::Ok();
 }
@@ -480,10 +501,10 @@ Status Extraction::Charge(int64_t bytes) {
 
 Status ExtractArchive(const std::string& archive_path, const std::string& dest_dir,
                       const MemberFilter& filter, const ExtractLimits& limits,
-                      const std::function<bool()>& cancelled, ExtractStats* stats) {
+                      const std::function<bool()>& cancelled, ExtractStats* stats, Env* env) {
   const Utf8Locale utf8;
-  Extraction extraction(archive_path, filter, limits, cancelled);
-  Status status = extraction.Run(dest_dir);
+  Extraction extraction(archive_path, dest_dir, filter, limits, cancelled, env);
+  Status status = extraction.Run();
   if (stats != nullptr) *stats = extraction.stats();
   return status;
 }

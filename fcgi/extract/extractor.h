@@ -51,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
 
 namespace devserver::extract {
@@ -87,9 +88,17 @@ struct ExtractStats {
 // exact one. `cancelled`, when set, is polled between headers and data blocks (so it must be
 // cheap); returning true stops the extraction with kUnavailable. `stats`, when set, is filled
 // in failure too (how far it got).
+//
+// `env` (null: Env::Default()) makes every file-system effect in `dest_dir`: opening it and
+// the directories below it, mkdirat, openat of members, their writes (pwrite), ftruncate (a
+// sparse member's trailing hole), symlinkat and the close of each written file, with the full
+// path (`dest_dir`/member) for fault rules; and it is the time budget's clock. Direct calls
+// remain for reading the archive, fchmod/futimens/fstatat on what the Env opened, and closing
+// directory descriptors. A failure keeps the extractor's wording with the Env's errno:
+// "<archive>: writing a/b.bin: No space left on device".
 Status ExtractArchive(const std::string& archive_path, const std::string& dest_dir,
                       const MemberFilter& filter, const ExtractLimits& limits,
                       const std::function<bool()>& cancelled = nullptr,
-                      ExtractStats* stats = nullptr);
+                      ExtractStats* stats = nullptr, Env* env = nullptr);
 
 }  // namespace devserver::extract

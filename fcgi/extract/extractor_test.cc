@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "fcgi/base/fault_env.h"
 #include "fcgi/extract/member_path.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_archive.h"
@@ -1065,6 +1066,113 @@ TEST_F(ExtractorTest, DeepChainsHoldFewDescriptors) {
   // The archive, dest_dir, 32 cached directories and one deeper one, and the listing's own.
   EXPECT_GT(most, before + 30);
   EXPECT_LE(most, before + 37);
+}
+
+// --- Through an Env --------------------------------------------------------------------------
+
+FaultRule Fault(FaultOp op, const std::string& path, int err) {
+  FaultRule rule;
+  rule.op = op;
+  rule.path = path;
+  rule.err = err;
+  return rule;
+}
+
+class ExtractorEnvTest : public ExtractorTest {
+ protected:
+  Status ExtractThroughEnv(const std::string& archive) {
+    return ExtractArchive(archive, dest(), {}, {}, nullptr, &stats_, &env_);
+  }
+
+  FaultInjectionEnv env_{Env::Default()};
+};
+
+TEST_F(ExtractorEnvTest, ENOSPCOnAMemberWriteNamesTheArchiveAndTheMember) {
+  const std::string archive =
+      Archive("build.tgz",
+              {TestFile("a/first.bin", Pseudorandom(5000, 1)),
+               TestFile("a/b.bin", Pseudorandom(300000, 2)), TestFile("c.bin", "c")},
+              Compressed(Compression::kGzip));
+  // The Env sees full paths: dest/a/b.bin.
+  env_.Add(Fault(FaultOp::kWrite, dest() + "/a/b.bin", ENOSPC));
+  const Status s = ExtractThroughEnv(archive);
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_EQ(s.message(), "build.tgz: writing a/b.bin: No space left on device");
+  EXPECT_EQ(env_.Injected(FaultOp::kWrite), 1);
+  EXPECT_EQ(ReadFile(dest() + "/a/first.bin"), Pseudorandom(5000, 1));
+  EXPECT_FALSE(fs::exists(dest() + "/c.bin"));  // stopped at the failure
+  ExpectContained();
+}
+
+TEST_F(ExtractorEnvTest, EveryFileSystemEffectGoesThroughTheEnv) {
+  const std::string archive =
+      Archive("t.tar", {TestDir("d/"), TestFile("d/f", "data"), TestSymlink("d/l", "f")});
+  const std::string d = dest() + "/d";
+  const struct {
+    FaultOp op;
+    std::string path;
+    int err;
+    std::string message;
+  } cases[] = {
+      {FaultOp::kOpen, dest(), EACCES, "t.tar: opening " + dest() + ": Permission denied"},
+      {FaultOp::kMkdir, d, EACCES, "t.tar: creating directory d: Permission denied"},
+      {FaultOp::kOpen, d, EMFILE, "t.tar: opening directory d: Too many open files"},
+      {FaultOp::kOpen, d + "/f", EROFS, "t.tar: creating d/f: Read-only file system"},
+      {FaultOp::kWrite, d + "/f", EIO, "t.tar: writing d/f: Input/output error"},
+      {FaultOp::kClose, d + "/f", EIO, "t.tar: writing d/f: Input/output error"},
+      {FaultOp::kSymlink, d + "/l", EDQUOT,
+       "t.tar: creating symbolic link d/l: Disk quota exceeded"},
+      // An injected EEXIST is told apart like the real one.
+      {FaultOp::kOpen, d + "/f", EEXIST, "t.tar: member d/f appears twice or already exists"},
+      {FaultOp::kSymlink, d + "/l", EEXIST, "t.tar: member d/l appears twice or already exists"},
+  };
+  for (const auto& c : cases) {
+    fs::remove_all(dest());
+    fs::create_directory(dest());
+    env_.Clear();
+    env_.Add(Fault(c.op, c.path, c.err));
+    const Status s = ExtractThroughEnv(archive);
+    EXPECT_EQ(s.message(), c.message) << FaultOpName(c.op) << " " << c.path;
+    EXPECT_FALSE(s.ok());
+  }
+  // Without faults it all works through the Env.
+  fs::remove_all(dest());
+  fs::create_directory(dest());
+  env_.Clear();
+  ASSERT_EQ(ExtractThroughEnv(archive).ToString(), "OK");
+  EXPECT_EQ(Tree(), (std::vector<std::string>{"d/", "d/f", "d/l -> f"}));
+  ExpectContained();
+}
+
+TEST_F(ExtractorEnvTest, TheTrailingHoleOfASparseMemberIsMadeThroughTheEnv) {
+  TestEntry sparse = TestFile("disk.img", "HEADER" + std::string(4090, 'h') + "TAIL");
+  sparse.sparse = {{0, 4096}, {int64_t{6} << 20, 4}};
+  sparse.sparse_size = int64_t{8} << 20;  // ends in a hole
+  const std::string archive = Archive("sparse.tar", {sparse});
+  env_.Add(Fault(FaultOp::kTruncate, "disk.img", EFBIG));
+  const Status s = ExtractThroughEnv(archive);
+  EXPECT_EQ(s.message(), "sparse.tar: writing disk.img: File too large");
+  EXPECT_EQ(env_.Injected(FaultOp::kTruncate), 1);
+}
+
+TEST_F(ExtractorEnvTest, SlowWritesSlowTheExtraction) {
+  std::vector<TestEntry> entries;
+  for (uint32_t i = 0; i < 6; ++i) {
+    entries.push_back(TestFile("f" + std::to_string(i), Pseudorandom(1000, i)));
+  }
+  const std::string archive = Archive("slow.tar", entries);
+  FaultRule slow;
+  slow.op = FaultOp::kWrite;
+  slow.count = FaultRule::kUnlimited;
+  slow.delay_ms = 40;
+  env_.Add(slow);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(ExtractThroughEnv(archive).ToString(), "OK");
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(env_.Injected(FaultOp::kWrite), 6);  // one block per member
+  EXPECT_GE(elapsed, std::chrono::milliseconds(6 * 40));
+  EXPECT_EQ(ReadFile(dest() + "/f5"), Pseudorandom(1000, 5));
+  EXPECT_EQ(stats_.files, 6);
 }
 
 // --- Name rules ----------------------------------------------------------------------------
