@@ -367,11 +367,15 @@ FaultInjectionEnv::Decision FaultInjectionEnv::ConsumeLocked(FaultOp op, const s
   const int fd = open(rules_path_.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    if (err != ENOENT) {
+    if (err == ENOENT) {
+      file_ = FileRules{};
+    } else {
+      // Logged once per version of the file: the rules are dropped but its identity kept, so
+      // it is not read again until it changes.
       DS_LOG(kWarning) << "fault rules " << rules_path_ << ": " << ErrnoText(err)
                        << "; its rules are off until it can be opened for writing";
+      file_.rules.clear();
     }
-    file_ = FileRules{};
     return {};
   }
   Decision decision;
@@ -394,7 +398,11 @@ FaultInjectionEnv::Decision FaultInjectionEnv::ConsumeLocked(FaultOp op, const s
         std::string updated;
         for (const std::string& l : lines) updated += l + "\n";
         if (!WriteAllAt(fd, updated)) {
-          DS_LOG(kWarning) << "fault rules " << rules_path_ << ": rewriting: " << ErrnoText(errno);
+          // A consumption that cannot be recorded does not happen: firing anyway could fire a
+          // count=1 rule again in every process.
+          DS_LOG(kWarning) << "fault rules " << rules_path_ << ": rewriting: " << ErrnoText(errno)
+                           << "; the call goes through";
+          decision = {};
         }
       }
     }
