@@ -3,6 +3,7 @@
 #include "fcgi/api/endpoints.h"
 #include "fcgi/api/staging_calls.h"
 #include "fcgi/build/build_tree.h"
+#include "fcgi/staging/staging_service.h"
 
 namespace devserver {
 namespace {
@@ -23,6 +24,8 @@ Status ControlFiles(const ServiceInfo& service, const Request& req, Response* re
   Status s = ParseBuildFolder(*build, &folder);
   if (!s.ok()) return s;
   const std::string autotest_dir = BuildDir(service, folder) + "/autotest";
+  // Reading a build counts as using it: eviction takes it last.
+  (void)service.staging->MarkUsed(folder);
 
   if (const std::string* path = req.query.Find("control_path")) {
     s = CheckRelativePath("control_path", *path);

@@ -62,6 +62,8 @@ Status ListImageDir(const ServiceInfo& service, const Request& req, Response* re
     return Status::Failed(ref.archive_url + ": nothing is staged for this build");
   }
   if (!s.ok()) return s;
+  // Reading a build counts as using it: eviction takes it last.
+  (void)service.staging->MarkUsed(ref.folder);
   std::string body = "static/" + ref.folder + "/ (" + ref.archive_url + ")\n";
   for (const TreeEntry& e : entries) {
     body += e.path;

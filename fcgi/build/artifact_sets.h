@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "plugins/include/devserver/plugin.h"
+
 namespace devserver {
 
 // Staged before /download answers Success.
@@ -19,6 +21,6 @@ inline const std::vector<std::string>& BackgroundArtifacts() {
 }
 
 // The artifact name of a plain file of the build's folder (files=<name>).
-inline std::string FileArtifact(const std::string& name) { return "file:" + name; }
+inline std::string FileArtifact(const std::string& name) { return plugin::kFileFamily + name; }
 
 }  // namespace devserver

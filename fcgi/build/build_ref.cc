@@ -61,8 +61,11 @@ Status ParseBuildFolder(const std::string& raw, std::string* folder) {
   Status s = CheckRelativePath("build", path);
   if (!s.ok()) return s;
   std::vector<std::string> segments = SplitSegments(path);
-  if (segments.size() < 2) {
-    return Status::InvalidArgument("build must be <target>/<build> (got '" + raw + "')");
+  const bool other_bucket = segments[0] == kOtherBucketsDir;
+  if (segments.size() < (other_bucket ? 4U : 2U)) {
+    return Status::InvalidArgument(std::string("build must be <target>/<build> or ") +
+                                   kOtherBucketsDir + "/<bucket>/<target>/<build> (got '" + raw +
+                                   "')");
   }
   if (segments[0] == "archive")
     return Status::InvalidArgument("build may not start with 'archive/'");
@@ -86,9 +89,6 @@ Status ParseArchiveUrl(const std::string& raw, const std::vector<std::string>& a
     return Invalid("must be gs://<bucket>/<path>/<build> (got '" + raw + "')");
   s = CheckSegments("archive_url", segments);
   if (!s.ok()) return s;
-  // static/archive/... is the old clients' alias of static/: a build folder named so would be
-  // unreachable through it.
-  if (segments[1] == "archive") return Invalid("path may not start with 'archive/'");
 
   const std::string& bucket = segments[0];
   if (std::find(allowed_buckets.begin(), allowed_buckets.end(), bucket) == allowed_buckets.end()) {
@@ -97,8 +97,21 @@ Status ParseArchiveUrl(const std::string& raw, const std::vector<std::string>& a
     return Status::PermissionDenied("bucket '" + bucket + "' is not allowed (allowed: " + allowed +
                                     ")");
   }
+  const bool default_bucket = bucket == allowed_buckets.front();
+  // static/archive/... is the old clients' alias of static/, and static/gs/... holds the other
+  // buckets' builds: a default-bucket build named so would collide with them.
+  if (default_bucket && segments[1] == "archive") {
+    return Invalid("path may not start with 'archive/'");
+  }
+  if (default_bucket && segments[1] == kOtherBucketsDir) {
+    return Invalid(std::string("path of the default bucket may not start with '") +
+                   kOtherBucketsDir + "/'");
+  }
   out->bucket = bucket;
-  out->folder = rest.substr(bucket.size() + 1);
+  out->object_prefix = rest.substr(bucket.size() + 1);
+  out->folder = default_bucket
+                    ? out->object_prefix
+                    : std::string(kOtherBucketsDir) + "/" + bucket + "/" + out->object_prefix;
   out->build = segments.back();
   out->archive_url = scheme + rest;
   return Status::Ok();

@@ -17,8 +17,34 @@ TEST(BuildRefTest, CanonicalisesAndSplits) {
   EXPECT_EQ(ref.bucket, "chromeos-image-archive");
   EXPECT_EQ(ref.folder, "x86-alex-release/R19-2003.0.0-a1-b1819");
   EXPECT_EQ(ref.build, "R19-2003.0.0-a1-b1819");
+  EXPECT_EQ(ref.object_prefix, "x86-alex-release/R19-2003.0.0-a1-b1819");
   ASSERT_TRUE(ParseArchiveUrl("gs://other-bucket/trybot/a/b/R1-1.0.0", kAllowed, &ref).ok());
-  EXPECT_EQ(ref.folder, "trybot/a/b/R1-1.0.0");
+  EXPECT_EQ(ref.object_prefix, "trybot/a/b/R1-1.0.0");
+  EXPECT_EQ(ref.folder, "gs/other-bucket/trybot/a/b/R1-1.0.0");
+}
+
+// The same path in two buckets is two builds in two directories; the default bucket's keeps
+// the old layout, so its paths may not reach into the other buckets' directory.
+TEST(BuildRefTest, BucketIsPartOfTheBuildsIdentity) {
+  BuildRef first;
+  BuildRef second;
+  ASSERT_TRUE(ParseArchiveUrl("gs://chromeos-image-archive/board/R1", kAllowed, &first).ok());
+  ASSERT_TRUE(ParseArchiveUrl("gs://other-bucket/board/R1", kAllowed, &second).ok());
+  EXPECT_EQ(first.object_prefix, second.object_prefix);
+  EXPECT_NE(first.folder, second.folder);
+  BuildRef ref;
+  Status s =
+      ParseArchiveUrl("gs://chromeos-image-archive/gs/other-bucket/board/R1", kAllowed, &ref);
+  EXPECT_EQ(s.message(), "archive_url path of the default bucket may not start with 'gs/'");
+  // Other buckets have no such layout to protect.
+  ASSERT_TRUE(ParseArchiveUrl("gs://other-bucket/gs/x/y", kAllowed, &ref).ok());
+  EXPECT_EQ(ref.folder, "gs/other-bucket/gs/x/y");
+  std::string folder;
+  ASSERT_TRUE(ParseBuildFolder(second.folder, &folder).ok());
+  EXPECT_EQ(folder, second.folder);
+  EXPECT_EQ(ParseBuildFolder("gs/other-bucket/board", &folder).message(),
+            "build must be <target>/<build> or gs/<bucket>/<target>/<build> (got "
+            "'gs/other-bucket/board')");
 }
 
 TEST(BuildRefTest, RefusesMalformedValuesWithAReason) {
@@ -63,7 +89,8 @@ TEST(BuildRefTest, BuildFolderFollowsTheArchiveUrlRules) {
   EXPECT_EQ(folder, "x86-alex-release/R19-2003.0.0-a1-b1819");
   const std::pair<std::string, std::string> refused[] = {
       {"", "build is empty"},
-      {"x86-alex-release", "build must be <target>/<build> (got 'x86-alex-release')"},
+      {"x86-alex-release",
+       "build must be <target>/<build> or gs/<bucket>/<target>/<build> (got 'x86-alex-release')"},
       {"a/../b", "build may not contain '.' or '..' segments"},
       {"/etc/passwd", "build has an empty path segment"},
       {"a/.staging-x", "build segments may not start with '.'"},

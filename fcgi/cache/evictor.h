@@ -1,4 +1,4 @@
-// Eviction (SPEC §5.7): removes the least recently used builds from the static root until
+// Eviction: removes the least recently used builds from the static root until
 // the cache is within its budget, never a build that is staging, queued, or was used within
 // the grace period.
 //

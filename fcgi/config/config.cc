@@ -190,6 +190,11 @@ std::vector<ConfigKey> MakeKeys() {
        "Serve /debug/* endpoints used by the test suite (echo, sleep). Never enable in production.",
        [](const std::string& v, Config* c) { return ParseBool(v, &c->test_endpoints); },
        [](const Config& c) { return std::string(c.test_endpoints ? "true" : "false"); }});
+  keys.push_back(PathKey("server", "test_faults", "",
+                         "Test suite only: a rules file of file-system faults every worker "
+                         "injects into its staging (see fcgi/base/fault_env.h). Empty (always, "
+                         "in production): none.",
+                         &Config::test_faults, true));
 
   keys.push_back(PathKey("paths", "static_root", "/var/lib/devserver/static",
                          "Staged builds live here; nginx serves it as /static/.",
@@ -277,8 +282,14 @@ std::vector<ConfigKey> MakeKeys() {
                         &Config::max_concurrent, 1, 256));
   keys.push_back(IntKey("staging", "lease", "30",
                         "Seconds a stager's claim lasts without a heartbeat; a paused stager's "
-                        "work is taken over after it (a dead one's at once).",
-                        &Config::lease_s, 5, 3600));
+                        "work is taken over after it (a dead one's at once). Each worker renews "
+                        "its claims' leases six times a lease, whatever its stagers are doing.",
+                        &Config::lease_s, 2, 3600));
+  keys.push_back(IntKey("staging", "max_stage_attempts", "5",
+                        "Attempts one staging of an artifact may take, counting those lost with "
+                        "their worker (a crash, an expired lease); then it fails with the last "
+                        "cause, to be tried again after retry_delay. 0: no limit.",
+                        &Config::max_stage_attempts, 0, 1000));
   keys.push_back(IntKey("staging", "retry_delay", "60",
                         "Seconds a failed artifact keeps its failure before a new request "
                         "stages it again.",

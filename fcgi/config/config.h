@@ -25,6 +25,7 @@ struct Config {
   int drain_timeout_s = 0;   // how long in-flight requests may run after SIGTERM/SIGHUP
   std::string log_level;     // debug, info, warning, error
   bool test_endpoints = false;
+  std::string test_faults;  // fault rules file (tests only); "" = none
 
   // [paths]
   std::string static_root;
@@ -43,6 +44,7 @@ struct Config {
   // [staging]
   int max_concurrent = 0;  // stagings at once on this host
   int lease_s = 0;
+  int max_stage_attempts = 0;  // per round; 0 = no limit
   int retry_delay_s = 0;
   int object_wait_s = 0;
 

@@ -316,7 +316,7 @@ Status Extraction::Member(archive_entry* entry) {
   return Status::Ok();
 }
 
-// The policy of SPEC §7 for one selected member, before anything is created for it.
+// The safety policy (extractor.h) for one selected member, before anything is created for it.
 Status Extraction::Refusal(archive_entry* entry, std::string_view name) const {
   if (std::string why = CheckMemberName(name); !why.empty()) return RefuseMember(name, why);
   if (archive_entry_hardlink(entry) != nullptr) return RefuseMember(name, "is a hard link");

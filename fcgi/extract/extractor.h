@@ -1,4 +1,4 @@
-// The one archive extractor of the service (libarchive), and its safety policy (SPEC §7).
+// The one archive extractor of the service (libarchive), and its safety policy.
 //
 // Every plugin that unpacks an archive goes through ExtractArchive (plugins reach it through
 // plugin::InstallContext::Extract). It reads tar, tar.gz, tar.bz2, tar.xz and zip, streams the

@@ -881,7 +881,7 @@ TEST_F(ExtractorTest, FormatIsChosenByTheFirstBytes) {
   ExpectContained();
 }
 
-// SPEC §7: setuid, setgid and sticky bits are dropped, not refused (build trees carry
+// Setuid, setgid and sticky bits are dropped, not refused (build trees carry
 // executables installed setuid on the device). Files keep their permission bits, directories
 // are 0755 whatever the archive says.
 TEST_F(ExtractorTest, SetuidSetgidAndStickyBitsAreDropped) {

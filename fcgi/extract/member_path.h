@@ -1,5 +1,5 @@
 // The name rules of the extractor: how a member name is normalised, which names and symbolic
-// link targets are refused (SPEC §7), and which members a MemberFilter selects. Pure string
+// link targets are refused, and which members a MemberFilter selects. Pure string
 // work, kept apart from the libarchive and file-system code so it can be read (and tested)
 // on its own.
 #pragma once

@@ -1,4 +1,4 @@
-// The one place that turns a failed Status into an HTTP status line and body (SPEC §2).
+// The one place that turns a failed Status into an HTTP status line and body.
 #pragma once
 
 #include "fcgi/base/status.h"

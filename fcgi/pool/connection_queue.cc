@@ -30,7 +30,18 @@ int ConnectionQueue::Pop() {
   if (fds_.empty()) return -1;
   int fd = fds_.front();
   fds_.pop_front();
+  ++serving_;
   return fd;
+}
+
+void ConnectionQueue::Done() {
+  std::lock_guard<std::mutex> lock(mu_);
+  --serving_;
+}
+
+bool ConnectionQueue::Busy() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return serving_ > 0 || !fds_.empty();
 }
 
 void ConnectionQueue::Close() {

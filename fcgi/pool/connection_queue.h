@@ -17,8 +17,12 @@ class ConnectionQueue {
   // Returns false once closed.
   bool WaitForIdleThread();
   void Push(int fd);
-  // Blocks for the next connection; -1 once the queue is closed and empty.
+  // Blocks for the next connection; -1 once the queue is closed and empty. A thread that got
+  // one calls Done() when it has served it.
   int Pop();
+  void Done();
+  // Whether a connection is queued or being served (a draining worker waits for neither).
+  bool Busy();
   // No more connections will come; threads finish what is queued, then Pop() returns -1.
   void Close();
 
@@ -28,6 +32,7 @@ class ConnectionQueue {
   std::condition_variable acceptor_cv_;  // the acceptor waits here for an idle thread
   std::deque<int> fds_;
   int waiting_threads_ = 0;  // threads blocked in Pop()
+  int serving_ = 0;          // connections popped and not Done() yet
   bool closed_ = false;
 };
 

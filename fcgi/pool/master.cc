@@ -59,7 +59,8 @@ class Master {
   void ReapChildren();
   void BeginStop();
   void Reload();
-  void DrainAll();
+  // Sends `sig` to every worker not already on its way out, with drain_timeout to go.
+  void EndWorkers(int sig);
   int64_t NextWakeupMicros() const;
 
   MasterOptions options_;
@@ -81,7 +82,9 @@ int Master::Run() {
   started_at_ = env_->WallSeconds();
   sigset_t handled;
   sigemptyset(&handled);
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, sig);
+  // Blocked here, so also in a worker from fork() until it reads them itself: SIGQUIT there
+  // means "drain", never the default core dump.
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP}) sigaddset(&handled, sig);
   pthread_sigmask(SIG_BLOCK, &handled, nullptr);
   signal_fd_ = signalfd(-1, &handled, SFD_CLOEXEC);
   if (signal_fd_ < 0) {
@@ -129,6 +132,7 @@ int Master::Run() {
         break;
       case SIGTERM:
       case SIGINT:
+      case SIGQUIT:
         BeginStop();
         break;
       case SIGHUP:
@@ -143,6 +147,7 @@ int Master::Run() {
 }
 
 void Master::Spawn(int index) {
+  const pid_t master_pid = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     DS_LOG(kError) << "fork: " << ErrnoText(errno) << "; retrying";
@@ -155,6 +160,7 @@ void Master::Spawn(int index) {
     {
       ServiceInfo service{config_, env_, started_at_, index};
       service.reads_fd = reads_fd_;
+      service.master_pid = master_pid;
       code = RunWorker(service, listen_fd_);
     }
 #if defined(__SANITIZE_ADDRESS__)
@@ -194,12 +200,14 @@ void Master::ReapChildren() {
   }
 }
 
-void Master::DrainAll() {
+void Master::EndWorkers(int sig) {
   int64_t deadline = env_->MonotonicMicros() + int64_t{config_.drain_timeout_s} * 1'000'000;
   for (WorkerProcess& w : workers_) {
-    if (w.kill_at_us != 0) continue;  // already draining
-    kill(w.pid, SIGTERM);
-    w.kill_at_us = std::max<int64_t>(deadline, 1);
+    // A worker draining for a reload still gets a stop: it then answers its waiters and hands
+    // its stagings back at once, against the deadline it already had.
+    if (w.kill_at_us != 0 && sig != SIGTERM) continue;
+    kill(w.pid, sig);
+    if (w.kill_at_us == 0) w.kill_at_us = std::max<int64_t>(deadline, 1);
   }
 }
 
@@ -211,12 +219,17 @@ void Master::BeginStop() {
   // behind workers that will never accept them.
   RemoveListenSocket(config_);
   RemoveReadsSocket(config_);
-  DS_LOG(kInfo) << "stopping: draining " << workers_.size() << " workers (up to "
+  DS_LOG(kInfo) << "stopping: " << workers_.size() << " workers finish their requests (up to "
                 << config_.drain_timeout_s << " s)";
-  DrainAll();
+  EndWorkers(SIGTERM);
 }
 
 void Master::Reload() {
+  if (stopping_) {
+    // Workers started now would outlive the stop nobody would end them for.
+    DS_LOG(kWarning) << "ignoring SIGHUP: the pool is stopping";
+    return;
+  }
   Config fresh;
   Status s = LoadMasterConfig(options_, &fresh);
   if (!s.ok()) {
@@ -234,9 +247,10 @@ void Master::Reload() {
     fresh.reads_socket = config_.reads_socket;
   }
   SetMinLogLevel(ParseLogLevel(fresh.log_level));
-  // The old generation drains against the deadline it had; the new one starts at once on
-  // the same socket, so connections keep being accepted throughout.
-  DrainAll();
+  // The old generation drains (SIGQUIT: it finishes its requests, waiters included, and its
+  // stagings, up to drain_timeout); the new one starts at once on the same socket, so
+  // connections keep being accepted throughout.
+  EndWorkers(SIGQUIT);
   config_ = fresh;
   ++generation_;
   respawn_due_us_.clear();

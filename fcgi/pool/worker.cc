@@ -9,9 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -88,27 +91,46 @@ void ServeConnection(const Router& router, FCGX_Request* fcgi, int fd) {
 void RequestThread(const Router& router, ConnectionQueue* queue) {
   FCGX_Request fcgi;
   FCGX_InitRequest(&fcgi, -1, 0);
-  for (int fd = queue->Pop(); fd >= 0; fd = queue->Pop()) ServeConnection(router, &fcgi, fd);
+  for (int fd = queue->Pop(); fd >= 0; fd = queue->Pop()) {
+    ServeConnection(router, &fcgi, fd);
+    queue->Done();
+  }
 }
 
-// Reads termination signals and turns them into a write on `stop_fd`.
-void SignalThread(int signal_fd, int stop_fd, std::atomic<bool>* stopping) {
+// How the master asked this worker to end.
+enum class Ending {
+  kNone,
+  kDrain,  // SIGQUIT (a reload): finish requests and stagings, up to the drain deadline
+  kStop,   // SIGTERM/SIGINT (the service stops): answer waiters now, hand stagings back
+};
+
+// Reads termination signals and turns them into a write on `stop_fd`. After a SIGQUIT, a
+// SIGTERM still turns the drain into a stop.
+void SignalThread(int signal_fd, int stop_fd, std::atomic<Ending>* ending,
+                  const std::function<void()>& stop_now) {
   signalfd_siginfo info{};
   while (read(signal_fd, &info, sizeof info) == sizeof info) {
-    if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) break;
+    const bool stop = info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT;
     // SIGHUP is the master's business: it replaces workers; a worker ignores it.
-  }
-  *stopping = true;
-  uint64_t one = 1;
-  if (write(stop_fd, &one, sizeof one) < 0) {
-    DS_LOG(kError) << "cannot wake the acceptor: " << ErrnoText(errno);
+    if (!stop && info.ssi_signo != SIGQUIT) continue;
+    const Ending before = ending->exchange(stop ? Ending::kStop : Ending::kDrain);
+    if (before == Ending::kNone) {
+      uint64_t one = 1;
+      if (write(stop_fd, &one, sizeof one) < 0) {
+        DS_LOG(kError) << "cannot wake the acceptor: " << ErrnoText(errno);
+      }
+    }
+    if (stop) {
+      stop_now();
+      break;
+    }
   }
 }
 
 void AcceptLoop(int listen_fd, int stop_fd, ConnectionQueue* queue,
-                const std::atomic<bool>& stopping) {
+                const std::atomic<Ending>& ending) {
   pollfd fds[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-  while (!stopping && queue->WaitForIdleThread()) {
+  while (ending == Ending::kNone && queue->WaitForIdleThread()) {
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       DS_LOG(kError) << "poll: " << ErrnoText(errno);
@@ -128,17 +150,30 @@ void AcceptLoop(int listen_fd, int stop_fd, ConnectionQueue* queue,
   }
 }
 
+// How long a draining worker lets its work run: short of the master's SIGKILL at
+// drain_timeout, so that what is left still gets an answer.
+std::chrono::milliseconds DrainBudget(const Config& config) {
+  const int64_t ms = int64_t{config.drain_timeout_s} * 1000;
+  return std::chrono::milliseconds(std::max<int64_t>(ms - std::min<int64_t>(ms / 4, 2000), 0));
+}
+
 }  // namespace
 
 int RunWorker(const ServiceInfo& service, int listen_fd) {
   SetLogTag("worker" + std::to_string(service.worker_index));
   // A worker must not outlive its master: the master's death means nobody supervises it.
+  // The master may have died between fork() and this call, before the kernel knew to tell.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (service.master_pid != 0 && getppid() != service.master_pid) {
+    DS_LOG(kError) << "the master (pid " << service.master_pid << ") died; exiting";
+    return 1;
+  }
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGQUIT);
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   sigset_t unblock;
@@ -171,25 +206,45 @@ int RunWorker(const ServiceInfo& service, int listen_fd) {
   RegisterAllEndpoints(info, &router);
 
   ConnectionQueue queue;
-  std::atomic<bool> stopping{false};
+  std::atomic<Ending> ending{Ending::kNone};
   std::vector<std::thread> threads;
   threads.reserve(service.config.threads);
   for (int i = 0; i < service.config.threads; ++i) {
     threads.emplace_back(RequestThread, std::cref(router), &queue);
   }
-  std::thread signals(SignalThread, signal_fd, stop_fd, &stopping);
+  // A stop answers every waiter at once ("shutting down; ask again") and hands stagings back
+  // to the queue, partial downloads included, for the next worker to resume.
+  StagingService* service_staging = staging.get();
+  std::thread signals(SignalThread, signal_fd, stop_fd, &ending,
+                      [service_staging] { service_staging->Shutdown(); });
   DS_LOG(kInfo) << "serving with " << service.config.threads << " request threads";
 
-  AcceptLoop(listen_fd, stop_fd, &queue, stopping);
+  AcceptLoop(listen_fd, stop_fd, &queue, ending);
 
   close(listen_fd);
-  // Waiting requests answer 503 at once; stagings go back to the queue for other workers.
-  staging->Shutdown();
   queue.Close();
-  DS_LOG(kInfo) << "draining";
+  if (ending == Ending::kDrain) {
+    // A reload: the requests in flight (waiters included) and the stagings under way run on
+    // while the next generation serves new connections. Stopping short of the master's
+    // SIGKILL at drain_timeout lets the stragglers get an answer and hand their work back.
+    DS_LOG(kInfo) << "draining: finishing requests and stagings";
+    staging->Drain();
+    const auto deadline = std::chrono::steady_clock::now() + DrainBudget(service.config);
+    while (std::chrono::steady_clock::now() < deadline && ending == Ending::kDrain &&
+           (queue.Busy() || staging->busy_stagers() > 0)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (ending == Ending::kDrain && (queue.Busy() || staging->busy_stagers() > 0)) {
+      DS_LOG(kWarning) << "drain deadline reached: answering waiters and handing stagings back";
+    }
+  } else {
+    DS_LOG(kInfo) << "stopping";
+  }
+  staging->Shutdown();
   for (auto& t : threads) t.join();
-  if (!stopping) {
-    // The acceptor failed on its own; wake the signal thread so it can be joined.
+  if (ending != Ending::kStop) {
+    // The signal thread still waits (for a stop after a drain, or for anything when the
+    // acceptor failed on its own): wake it so it can be joined.
     kill(getpid(), SIGTERM);
   }
   signals.join();

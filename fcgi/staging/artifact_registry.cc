@@ -9,27 +9,13 @@
 #include <filesystem>
 #include <system_error>
 
+#include "fcgi/base/reason_text.h"
+
 namespace devserver {
 namespace {
 
 // Keeps user-supplied text (an artifact name from a query, a loader message) to one short line.
-std::string OneLine(std::string_view text) {
-  constexpr size_t kMaxBytes = 200;
-  std::string out;
-  for (char c : text.substr(0, kMaxBytes)) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  if (text.size() > kMaxBytes) out += "...";
-  return out;
-}
+std::string OneLine(std::string_view text) { return ReasonText(text, 200, true); }
 
 bool IsFamily(const std::string& name) { return !name.empty() && name.back() == ':'; }
 
@@ -223,7 +209,12 @@ std::vector<plugin::ArtifactSpec> ArtifactRegistry::Specs() const { return specs
 
 Status ArtifactRegistry::CheckNames(const std::vector<std::string>& artifacts) const {
   for (const std::string& artifact : artifacts) {
-    if (Find(artifact) != nullptr) continue;
+    if (const plugin::ArtifactPlugin* owner = Find(artifact); owner != nullptr) {
+      if (exact_.count(artifact) != 0) continue;
+      Status s = owner->CheckName(artifact);
+      if (!s.ok()) return Status::InvalidArgument(OneLine(s.message()));
+      continue;
+    }
     std::string known;
     for (const plugin::ArtifactSpec& spec : specs_) {
       if (!known.empty()) known += ", ";

@@ -37,7 +37,8 @@ class ArtifactRegistry {
   // Every artifact spec, sorted by name (for /doc and the index).
   std::vector<plugin::ArtifactSpec> Specs() const;
 
-  // InvalidArgument "unknown artifact 'x'; known: a, b, ..." for the first unknown name.
+  // InvalidArgument "unknown artifact 'x'; known: a, b, ..." for the first unknown name, or
+  // the owning plugin's reason for a family name it refuses (plugin::ArtifactPlugin::CheckName).
   Status CheckNames(const std::vector<std::string>& artifacts) const;
 
  private:

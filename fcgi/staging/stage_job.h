@@ -1,21 +1,26 @@
 // One claimed artifact, staged from storage into the static root.
 //
-// The walk: list the build's folder (UPLOADED manifest, else a listing); ask the plugin
-// which objects it needs (waiting a bounded time for ones not uploaded yet); download each,
-// verified, into a private temp directory inside the build directory; let the plugin
-// install; move every output file into place (fsync, rename); publish under the claim's
-// token. Any failure is recorded with its cause and leaves no temp file behind. Files that
-// other artifacts of the build already published are never touched.
+// The walk: read the build's folder (shared by the round, see BuildListings); ask the plugin
+// which objects it needs (waiting a bounded time for ones not uploaded yet); make the claim's
+// own staging directory and sweep dead ones, adopting partial downloads of this artifact that
+// a dead stager left; download each object, verified, resuming what was adopted; let the
+// plugin install; publish under the claim (see publication.h). The lease is kept by the
+// worker's LeaseKeeper throughout. Any failure is recorded with its cause and leaves no
+// staging directory behind; a worker that stops fast hands its claim and its partial
+// downloads back for the next stager. Files other artifacts of the build published are never
+// touched.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <string>
 
+#include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
 #include "fcgi/config/config.h"
 #include "fcgi/staging/artifact_registry.h"
-#include "fcgi/state/liveness.h"
+#include "fcgi/staging/build_listing.h"
+#include "fcgi/staging/lease_keeper.h"
 #include "fcgi/state/state_db.h"
 #include "fcgi/storage/archive_store.h"
 
@@ -23,18 +28,23 @@ namespace devserver {
 
 struct StagingDeps {
   const Config* config = nullptr;
+  Env* env = nullptr;
   state::StateDb* db = nullptr;
   storage::ArchiveStore* store = nullptr;
   const ArtifactRegistry* registry = nullptr;
-  std::chrono::milliseconds heartbeat{5000};    // lease renewal while staging
-  std::chrono::milliseconds object_poll{2000};  // re-listing while objects are not uploaded
-  const std::atomic<bool>* stopping = nullptr;  // the worker is shutting down
+  LeaseKeeper* leases = nullptr;
+  BuildListings* listings = nullptr;
+  std::chrono::milliseconds object_poll{2000};  // re-reading while objects are not uploaded
+  // The worker stops fast: stagings give their claims (and partial downloads) back.
+  const std::atomic<bool>* stopping = nullptr;
 };
 
-// Stages `claim` and records the outcome (Publish or MarkFailed). Returns that outcome.
+// Stages `claim` and records the outcome (Publish, MarkFailed, or Release when stopping).
+// Returns that outcome.
 Status RunStageJob(const StagingDeps& deps, const state::Claim& claim);
 
-// The prefix of every temp directory an artifact's stagings use in its build directory.
-std::string StagingTempPrefix(const std::string& artifact);
+// Sweeps the dead staging directories of `build` (after an artifact of it was given up on):
+// see SweepTempDirs.
+void SweepBuild(const StagingDeps& deps, const std::string& build);
 
 }  // namespace devserver

@@ -25,6 +25,11 @@ void StagerPool::Wake() {
   wake_.notify_all();
 }
 
+void StagerPool::Drain() {
+  draining_ = true;
+  wake_.notify_all();
+}
+
 void StagerPool::Stop() {
   stopping_ = true;
   wake_.notify_all();
@@ -32,10 +37,17 @@ void StagerPool::Stop() {
 
 void StagerPool::Loop() {
   uint64_t seen = 0;
-  while (!stopping_) {
+  while (!stopping_ && !draining_) {
     std::optional<state::Claim> claim;
-    Status s = deps_.db->ClaimNext(owner_, deps_.config->max_concurrent, &claim);
+    std::vector<state::Abandoned> abandoned;
+    Status s = deps_.db->ClaimNext(owner_, deps_.config->max_concurrent, &claim, &abandoned);
     if (!s.ok()) DS_LOG(kWarning) << "claiming work: " << s.message();
+    for (const state::Abandoned& a : abandoned) {
+      DS_LOG(kWarning) << "gave up staging " << a.build << " " << a.artifact
+                       << ": its attempts ran out";
+      SweepBuild(deps_, a.build);
+      waiters_->Poke();
+    }
     if (s.ok() && claim) {
       ++busy_;
       DS_LOG(kInfo) << "staging " << claim->build << " " << claim->artifact << " (attempt "
@@ -46,7 +58,7 @@ void StagerPool::Loop() {
       continue;  // there may be more
     }
     std::unique_lock<std::mutex> lock(mu_);
-    wake_.wait_for(lock, poll_, [&] { return stopping_ || wakes_ != seen; });
+    wake_.wait_for(lock, poll_, [&] { return stopping_ || draining_ || wakes_ != seen; });
     seen = wakes_;
   }
 }

@@ -4,6 +4,8 @@
 // and wait, so a client that disconnects, or a request thread that dies, never strands a
 // download. Every worker runs up to [staging] max_concurrent stagers; the database enforces
 // that limit for the whole host, and hands work to whichever worker has a free stager.
+// A worker that drains (a reload) claims nothing new but finishes what it stages; one that
+// stops fast hands its stagings back, partial downloads included, for the next stager.
 #pragma once
 
 #include <atomic>
@@ -28,7 +30,9 @@ class StagerPool {
 
   // Work was queued: look for it now rather than at the next poll.
   void Wake();
-  // Stagers finish (or abandon, through cancellation) what they stage and exit.
+  // Stagers claim nothing new; what they stage runs to its end.
+  void Drain();
+  // Stagers give back what they stage (through cancellation) and exit.
   void Stop();
   // Stagers staging right now.
   int busy() const { return busy_.load(); }
@@ -41,6 +45,7 @@ class StagerPool {
   WaitHub* waiters_;
   std::chrono::milliseconds poll_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
   std::atomic<int> busy_{0};
   std::mutex mu_;
   std::condition_variable wake_;

@@ -1,14 +1,12 @@
 #include "fcgi/staging/staging_service.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
+#include <algorithm>
 
-#include <filesystem>
-
+#include "fcgi/base/fault_env.h"
 #include "fcgi/base/log.h"
+#include "fcgi/staging/temp_dir.h"
 #include "fcgi/storage/gcs_store.h"
 
 namespace devserver {
@@ -21,9 +19,9 @@ constexpr std::chrono::milliseconds kWaiterPoll{50};
 // How often reads under /static/ are written down: use is recorded to the minute anyway.
 constexpr std::chrono::milliseconds kReadsBatch{1000};
 
-Status MakeStore(const Config& config, std::unique_ptr<storage::ArchiveStore>* store) {
+Status MakeStore(const Config& config, Env* env, std::unique_ptr<storage::ArchiveStore>* store) {
   if (!config.archive_dir.empty()) {
-    *store = storage::MakeLocalDirStore(config.archive_dir);
+    *store = storage::MakeLocalDirStore(config.archive_dir, env);
     return Status::Ok();
   }
   storage::GcsOptions options;
@@ -34,61 +32,9 @@ Status MakeStore(const Config& config, std::unique_ptr<storage::ArchiveStore>* s
   options.key_file = config.key_file;
   options.stall_timeout_ms = config.stall_timeout_s * 1000;
   options.max_attempts = config.max_attempts;
+  options.env = env;
   return storage::CreateGcsStore(options, store);
 }
-
-// Files of a build directory on their way out: moved under a hidden directory of the build
-// (nginx refuses names starting with '.'), then deleted or put back.
-class Trash {
- public:
-  explicit Trash(std::string build_dir) : build_dir_(std::move(build_dir)) {}
-
-  // Moves each path (relative to the build directory) into the trash; on failure puts back
-  // what it moved and says why.
-  Status Take(const std::vector<std::string>& paths) {
-    dir_ = build_dir_ + "/.removing-" + std::to_string(getpid()) + "-" +
-           std::to_string(next_.fetch_add(1));
-    if (mkdir(dir_.c_str(), 0700) != 0) return Status::IOError("mkdir " + dir_, errno);
-    for (const std::string& path : paths) {
-      const std::string from = build_dir_ + "/" + path;
-      const std::string to = dir_ + "/" + std::to_string(moved_.size());
-      if (rename(from.c_str(), to.c_str()) != 0) {
-        if (errno == ENOENT) continue;  // already gone: nothing to hide
-        const Status s = Status::IOError("rename " + from + " to " + to, errno);
-        PutBack();
-        return s;
-      }
-      moved_.push_back(path);
-    }
-    return Status::Ok();
-  }
-
-  void PutBack() {
-    for (size_t i = 0; i < moved_.size(); ++i) {
-      const std::string from = dir_ + "/" + std::to_string(i);
-      const std::string to = build_dir_ + "/" + moved_[i];
-      if (rename(from.c_str(), to.c_str()) != 0) {
-        DS_LOG(kWarning) << "putting back " << to << ": " << ErrnoText(errno);
-      }
-    }
-    moved_.clear();
-    Empty();
-  }
-
-  void Empty() {
-    if (dir_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    if (ec) DS_LOG(kWarning) << "removing " << dir_ << ": " << ec.message();
-    dir_.clear();
-  }
-
- private:
-  static inline std::atomic<uint64_t> next_{0};
-  std::string build_dir_;
-  std::string dir_;
-  std::vector<std::string> moved_;
-};
 
 }  // namespace
 
@@ -100,11 +46,19 @@ Status StagingService::Start(const Config& config, int reads_fd,
                              std::unique_ptr<StagingService>* service) {
   std::unique_ptr<StagingService> started(new StagingService());
   started->config_ = config;
+  started->env_ = Env::Default();
+  if (!config.test_faults.empty()) {
+    DS_LOG(kWarning) << "injecting file-system faults from " << config.test_faults
+                     << " ([server] test_faults): for tests only";
+    started->fault_env_ = std::make_unique<FaultInjectionEnv>(Env::Default(), config.test_faults);
+    started->env_ = started->fault_env_.get();
+  }
   Status s = started->lock_.Acquire(OwnerLockDir(config));
   if (!s.ok()) return s;
   state::StateOptions options;
   options.lease_seconds = config.lease_s;
   options.retry_delay_seconds = config.retry_delay_s;
+  options.max_attempts = config.max_stage_attempts;
   s = state::StateDb::Open(StateDatabasePath(config), options, &started->db_);
   if (!s.ok()) return s;
   int requeued = 0;
@@ -117,22 +71,28 @@ Status StagingService::Start(const Config& config, int reads_fd,
   }
   s = ArtifactRegistry::Load(config.plugin_dir, &started->registry_);
   if (!s.ok()) return s;
-  s = MakeStore(config, &started->store_);
+  s = MakeStore(config, started->env_, &started->store_);
   if (!s.ok()) return s;
 
   started->waiters_ = std::make_unique<WaitHub>(started->db_.get(), kWaiterPoll);
+  // Often enough for the lease, and for progress in SQL and on the index page to move.
+  started->leases_ = std::make_unique<LeaseKeeper>(
+      started->db_.get(), std::min(std::chrono::milliseconds(1000),
+                                   std::chrono::milliseconds(config.lease_s * 1000 / 6)));
+  started->listings_ = std::make_unique<BuildListings>(started->db_.get(), started->store_.get(),
+                                                       config.state_dir + "/listings.lock");
   StagingDeps deps;
   deps.config = &started->config_;
+  deps.env = started->env_;
   deps.db = started->db_.get();
   deps.store = started->store_.get();
   deps.registry = started->registry_.get();
-  // Often enough for the lease, and for progress in SQL and on the index page to move.
-  deps.heartbeat = std::min(std::chrono::milliseconds(1000),
-                            std::chrono::milliseconds(config.lease_s * 1000 / 6));
+  deps.leases = started->leases_.get();
+  deps.listings = started->listings_.get();
   started->stagers_ = std::make_unique<StagerPool>(
       deps, started->lock_.owner(), started->waiters_.get(), config.max_concurrent, kStagerPoll);
   started->evictor_ =
-      std::make_unique<Evictor>(started->db_.get(), Env::Default(), config.static_root);
+      std::make_unique<Evictor>(started->db_.get(), started->env_, config.static_root);
   if (config.cache_check_interval_s > 0) {
     started->janitor_ = std::make_unique<Janitor>(
         started->evictor_.get(), BudgetFromConfig(config), EvictionLockPath(config),
@@ -153,10 +113,19 @@ StagingService::~StagingService() {
   reads_.reset();
   janitor_.reset();
   stagers_.reset();  // joins the stagers before the things they use go away
+  leases_.reset();   // renews until the last stager has let go
   waiters_.reset();
 }
 
+void StagingService::Drain() {
+  std::lock_guard<std::mutex> lock(ending_mu_);
+  if (stagers_) stagers_->Drain();
+  if (janitor_) janitor_->Stop();
+}
+
 void StagingService::Shutdown() {
+  // The signal thread and the worker's main thread may both get here.
+  std::lock_guard<std::mutex> lock(ending_mu_);
   if (stagers_) stagers_->Stop();
   if (janitor_) janitor_->Stop();
   if (reads_) reads_->Stop();
@@ -217,7 +186,7 @@ Status StagingService::Clean(const BuildRef& ref, const std::vector<std::string>
   // The files leave their paths inside Forget's transaction (renamed into a hidden trash
   // directory), so no publication in between can lose fresh files to this removal; they are
   // deleted after the commit, or put back if it failed.
-  Trash trash(build_dir);
+  BuildTrash trash(env_, build_dir, lock_.owner());
   Status s = db_->Forget(ref.folder, artifacts, [&trash](const std::vector<std::string>& paths) {
     return trash.Take(paths);
   });

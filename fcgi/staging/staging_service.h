@@ -7,16 +7,20 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "fcgi/base/fault_env.h"
 #include "fcgi/base/status.h"
-#include "fcgi/config/config.h"
-#include "fcgi/staging/artifact_registry.h"
 #include "fcgi/build/build_ref.h"
 #include "fcgi/cache/evictor.h"
 #include "fcgi/cache/janitor.h"
 #include "fcgi/cache/read_recorder.h"
+#include "fcgi/config/config.h"
+#include "fcgi/staging/artifact_registry.h"
+#include "fcgi/staging/build_listing.h"
+#include "fcgi/staging/lease_keeper.h"
 #include "fcgi/staging/stager_pool.h"
 #include "fcgi/staging/wait_hub.h"
 #include "fcgi/state/liveness.h"
@@ -60,22 +64,34 @@ class StagingService {
     return db_->StagedBuilds(parent, names);
   }
 
+  // Records that the build was used (reads of its files through the API count), at most
+  // one write a minute.
+  Status MarkUsed(const std::string& folder) { return db_->MarkBuildUsed(folder); }
+
   const ArtifactRegistry& registry() const { return *registry_; }
   const state::Owner& owner() const { return lock_.owner(); }
   int busy_stagers() const { return stagers_ ? stagers_->busy() : 0; }
-  // Stops stagers (their work goes back to the queue) and the janitor, and wakes every
-  // waiter.
+  // The worker drains (a reload): stagers claim nothing new but finish what they stage, and
+  // waiters keep waiting; eviction stops.
+  void Drain();
+  // The worker stops: stagers give their work back (partial downloads included) to the queue,
+  // the janitor stops, and every waiter is woken with "shutting down".
   void Shutdown();
 
  private:
   StagingService() = default;
 
   Config config_;
+  std::mutex ending_mu_;  // Drain() and Shutdown() one at a time
+  Env* env_ = nullptr;    // Env::Default(), or fault_env_ under [server] test_faults
+  std::unique_ptr<FaultInjectionEnv> fault_env_;
   state::OwnerLock lock_;
   std::unique_ptr<state::StateDb> db_;
   std::unique_ptr<storage::ArchiveStore> store_;
   std::unique_ptr<ArtifactRegistry> registry_;
   std::unique_ptr<WaitHub> waiters_;
+  std::unique_ptr<LeaseKeeper> leases_;
+  std::unique_ptr<BuildListings> listings_;
   std::unique_ptr<StagerPool> stagers_;
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<Janitor> janitor_;     // none when [cache] eviction_interval is 0

@@ -2,7 +2,7 @@
 // whole cycle (Request -> ClaimNext -> Heartbeat -> Publish / MarkFailed, with Get and
 // GetWithFiles reads in between) against one real database file while the parent SIGKILLs
 // some of them at random moments (mid-transaction, holding claims) and starts replacements
-// until all the work is done. It checks what SPEC §4-5 promise under that load:
+// until all the work is done. It checks what the state layer promises under that load:
 //   - no call of a surviving process ever fails (no SQLITE_BUSY, no "claim lost");
 //   - the file passes PRAGMA integrity_check (killed writers leave hot journals behind);
 //   - no row stays `staging` once its dead owner is swept;

@@ -65,15 +65,23 @@ class ArchiveStore {
   // Transient upstream errors are retried with back-off, resuming with a Range request
   // against the same generation. On failure `dest_path` may hold partial bytes: the
   // caller owns it and removes it.
-  virtual Status Fetch(const ObjectInfo& object, const std::string& dest_path,
-                       FetchObserver* observer) = 0;
+  Status Fetch(const ObjectInfo& object, const std::string& dest_path, FetchObserver* observer) {
+    return FetchObject(object, dest_path, observer, false);
+  }
+
+  // Fetch, except that with `resume` the bytes already in `dest_path` (a download of this
+  // generation that an earlier stager left) are kept: they are read once into the object's
+  // checksum and only the rest is fetched, so the whole object is still verified. A store that
+  // cannot resume, or an object whose metadata carries no checksum, starts from the first byte.
+  virtual Status FetchObject(const ObjectInfo& object, const std::string& dest_path,
+                             FetchObserver* observer, bool resume) = 0;
 };
 
 // gs://<bucket>/<path> read from <root>/<bucket>/<path>. Metadata has no checksums; the
-// size is verified. Fetch's destination file is made through `env` (null: Env::Default()); the
-// sources are read directly. On Env::Default() an object without a checksum is copied with
-// copy_file_range(2); any other Env gets the buffered copy, so each byte goes through
-// Env::Write and a fault-injecting Env can fail it.
+// size is verified. A local copy is cheap, so it never resumes. Fetch's destination file is made
+// through `env` (null: Env::Default()); the sources are read directly. On Env::Default() an object
+// without a checksum is copied with copy_file_range(2); any other Env gets the buffered copy, so
+// each byte goes through Env::Write and a fault-injecting Env can fail it.
 std::unique_ptr<ArchiveStore> MakeLocalDirStore(const std::string& root, Env* env = nullptr);
 
 }  // namespace devserver::storage

@@ -1,6 +1,9 @@
 #include "fcgi/storage/gcs_download.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <vector>
@@ -49,8 +52,9 @@ bool ParseContentRange(const std::string& value, uint64_t* first, uint64_t* last
 class Download {
  public:
   Download(GcsClient* client, const ObjectInfo& object, const std::string& dest_path,
-           FetchObserver* observer)
+           FetchObserver* observer, bool resume)
       : client_(client),
+        resume_(resume),
         object_(object),
         dest_path_(dest_path),
         observer_(observer),
@@ -61,13 +65,14 @@ class Download {
         checksum_(object) {}
 
   Status Run() {
-    Status s = file_.Open(dest_path_);
+    // Only a checksum known in advance can cover bytes that are already on disk.
+    Status s = resume_ && checksum_.active() ? OpenToResume() : file_.Open(dest_path_);
     if (s.ok()) s = file_.Reserve(object_.size);
     if (!s.ok()) return s;
     buf_.resize(kBufferSize);
 
     int failures = 0;
-    for (;;) {
+    while (file_.size() < object_.size || object_.size == 0) {
       if (Cancelled()) return Status::Failed(url_ + ": cancelled");
       const uint64_t before = file_.size();
       Status final_status;
@@ -112,6 +117,32 @@ class Download {
   };
 
   bool Cancelled() const { return observer_ != nullptr && observer_->Cancelled(); }
+
+  // Keeps what `dest_path_` holds of the object (an earlier stager's download of this
+  // generation) and feeds it to the checksum, so that only the rest is fetched and the whole
+  // object is still verified. More bytes than the object has means the file is not what it
+  // seems: start over.
+  Status OpenToResume() {
+    Status s = file_.OpenToKeep(dest_path_);
+    if (!s.ok()) return s;
+    if (file_.size() > object_.size) return file_.Truncate();
+    std::vector<char> chunk(kBufferSize);
+    for (uint64_t at = 0; at < file_.size();) {
+      const ssize_t n =
+          pread(file_.fd(), chunk.data(), std::min<uint64_t>(chunk.size(), file_.size() - at),
+                static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Status::IOError("read " + dest_path_, n < 0 ? errno : EIO);
+      checksum_.Update(chunk.data(), static_cast<size_t>(n));
+      at += static_cast<uint64_t>(n);
+    }
+    if (file_.size() > 0) {
+      DS_LOG(kInfo) << url_ << ": resuming a download at byte " << file_.size() << " of "
+                    << object_.size;
+      if (observer_ != nullptr) observer_->OnProgress(file_.size(), object_.size);
+    }
+    return Status::Ok();
+  }
 
   Outcome Attempt(Status* final_status) {
     HttpRequest request;
@@ -300,6 +331,7 @@ class Download {
   }
 
   GcsClient* const client_;
+  const bool resume_;
   const ObjectInfo& object_;
   const std::string dest_path_;
   FetchObserver* const observer_;
@@ -317,8 +349,8 @@ class Download {
 }  // namespace
 
 Status DownloadObject(GcsClient* client, const ObjectInfo& object, const std::string& dest_path,
-                      FetchObserver* observer) {
-  return Download(client, object, dest_path, observer).Run();
+                      FetchObserver* observer, bool resume) {
+  return Download(client, object, dest_path, observer, resume).Run();
 }
 
 }  // namespace devserver::storage

@@ -10,7 +10,8 @@
 
 namespace devserver::storage {
 
+// See ArchiveStore::FetchObject for `resume`.
 Status DownloadObject(GcsClient* client, const ObjectInfo& object, const std::string& dest_path,
-                      FetchObserver* observer);
+                      FetchObserver* observer, bool resume);
 
 }  // namespace devserver::storage

@@ -86,9 +86,9 @@ class GcsStore : public ArchiveStore {
     return Status::Ok();
   }
 
-  Status Fetch(const ObjectInfo& object, const std::string& dest_path,
-               FetchObserver* observer) override {
-    return DownloadObject(client_.get(), object, dest_path, observer);
+  Status FetchObject(const ObjectInfo& object, const std::string& dest_path,
+                     FetchObserver* observer, bool resume) override {
+    return DownloadObject(client_.get(), object, dest_path, observer, resume);
   }
 
  private:
@@ -106,7 +106,9 @@ class FailedStore : public ArchiveStore {
   Status ReadSmall(const std::string&, const std::string&, size_t, std::string*) override {
     return status_;
   }
-  Status Fetch(const ObjectInfo&, const std::string&, FetchObserver*) override { return status_; }
+  Status FetchObject(const ObjectInfo&, const std::string&, FetchObserver*, bool) override {
+    return status_;
+  }
 
  private:
   const Status status_;

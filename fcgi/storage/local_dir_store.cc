@@ -147,8 +147,8 @@ class LocalDirStore : public ArchiveStore {
     return Status::Ok();
   }
 
-  Status Fetch(const ObjectInfo& object, const std::string& dest_path,
-               FetchObserver* observer) override {
+  Status FetchObject(const ObjectInfo& object, const std::string& dest_path,
+                     FetchObserver* observer, bool /*resume: a local copy starts over*/) override {
     const std::string url = object.Url();
     std::string path;
     Status s = PathOf(object.bucket, object.name, &path);

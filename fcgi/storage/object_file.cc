@@ -30,6 +30,21 @@ Status ObjectFile::Open(const std::string& path) {
   return env_->Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, &fd_);
 }
 
+Status ObjectFile::OpenToKeep(const std::string& path) {
+  if (fd_ >= 0) (void)env_->Close(fd_, path_);
+  fd_ = -1;
+  path_ = path;
+  size_ = 0;
+  // Read-write: the caller reads back what is kept (for its checksum).
+  Status s = env_->Open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644, &fd_);
+  if (!s.ok()) return s;
+  const off_t end = lseek(fd_, 0, SEEK_END);
+  if (end < 0) return Status::IOError("seek " + path_, errno);
+  size_ = static_cast<uint64_t>(end);
+  writeback_from_ = size_;
+  return Status::Ok();
+}
+
 Status ObjectFile::Reserve(uint64_t size) { return env_->Allocate(fd_, path_, size); }
 
 Status ObjectFile::Append(const char* data, size_t n) {

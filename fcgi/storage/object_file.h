@@ -25,6 +25,9 @@ class ObjectFile {
 
   // Creates or truncates `path`.
   Status Open(const std::string& path);
+  // Opens `path` (creating it if missing) keeping what it holds; appends go after it, and
+  // size() counts it.
+  Status OpenToKeep(const std::string& path);
   // Allocates room for `size` bytes up front, so a full disk fails the download before the
   // transfer rather than after gigabytes of it. File systems without fallocate are fine.
   Status Reserve(uint64_t size);

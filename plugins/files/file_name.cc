@@ -8,9 +8,6 @@ bool IsControl(char c) {
   return byte < 0x20 || byte == 0x7f;
 }
 
-// Enough to recognise the name in a log line without letting a hostile one flood it.
-constexpr size_t kMaxPrintableBytes = 100;
-
 }  // namespace
 
 bool IsPlainFileName(std::string_view name) {
@@ -22,23 +19,6 @@ bool IsPlainFileName(std::string_view name) {
     if (IsControl(c)) return false;
   }
   return true;
-}
-
-std::string Printable(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, kMaxPrintableBytes)) {
-    if (IsControl(c)) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      auto byte = static_cast<unsigned char>(c);
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  if (text.size() > kMaxPrintableBytes) out += "...";
-  return out;
 }
 
 }  // namespace devserver::files

@@ -12,7 +12,4 @@ inline constexpr size_t kMaxFileNameBytes = 255;
 // No '/', no "..", no leading '.', no control characters, 1 to kMaxFileNameBytes bytes.
 bool IsPlainFileName(std::string_view name);
 
-// `text` fit for a one-line message: control characters as \xNN, long text cut with "...".
-std::string Printable(std::string_view text);
-
 }  // namespace devserver::files

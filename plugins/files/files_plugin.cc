@@ -1,8 +1,8 @@
 #include "plugins/files/files_plugin.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
+
+#include "fcgi/base/reason_text.h"
 
 #include "plugins/files/file_name.h"
 
@@ -11,14 +11,15 @@ namespace {
 
 // The object name of "file:<name>", or an error naming the artifact.
 Status ObjectName(const std::string& artifact, std::string* name) {
-  const std::string prefix = kFilePrefix;
+  const std::string prefix = plugin::kFileFamily;
   if (artifact.compare(0, prefix.size(), prefix) != 0) {
-    return Status::InvalidArgument("files: no artifact '" + Printable(artifact) +
+    return Status::InvalidArgument("files: no artifact '" + ReasonText(artifact, 100, true) +
                                    "' in this plugin");
   }
   *name = artifact.substr(prefix.size());
   if (!IsPlainFileName(*name)) {
-    return Status::Failed(Printable(artifact) + ": not a plain file name");
+    return Status::InvalidArgument("files: '" + ReasonText(*name, 100, true) +
+                                   "' is not a plain file name");
   }
   return Status::Ok();
 }
@@ -26,7 +27,12 @@ Status ObjectName(const std::string& artifact, std::string* name) {
 }  // namespace
 
 std::vector<plugin::ArtifactSpec> FilesPlugin::Artifacts() const {
-  return {{kFilePrefix, "file:<name>: one object of the build's folder, staged as <name>"}};
+  return {{plugin::kFileFamily, "file:<name>: one object of the build's folder, staged as <name>"}};
+}
+
+Status FilesPlugin::CheckName(const std::string& artifact) const {
+  std::string name;
+  return ObjectName(artifact, &name);
 }
 
 Status FilesPlugin::Resolve(const std::string& artifact, const plugin::BuildFolder& folder,
@@ -46,12 +52,7 @@ Status FilesPlugin::Install(const std::string& artifact, plugin::InstallContext&
   std::string name;
   Status valid = ObjectName(artifact, &name);
   if (!valid.ok()) return valid;
-  const std::string from = ctx.FetchedPath(name);
-  const std::string to = ctx.OutputDir() + "/" + name;
-  if (std::rename(from.c_str(), to.c_str()) != 0) {
-    return Status::IOError(artifact + ": rename " + from + " to " + to, errno);
-  }
-  return Status::Ok();
+  return ctx.PlaceFetched(name, name);
 }
 
 }  // namespace devserver::files

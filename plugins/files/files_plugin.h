@@ -9,12 +9,11 @@
 
 namespace devserver::files {
 
-inline constexpr const char* kFilePrefix = "file:";
-
 class FilesPlugin final : public plugin::ArtifactPlugin {
  public:
   std::string Name() const override { return "files"; }
   std::vector<plugin::ArtifactSpec> Artifacts() const override;
+  Status CheckName(const std::string& artifact) const override;
   Status Resolve(const std::string& artifact, const plugin::BuildFolder& folder,
                  std::vector<std::string>* objects) const override;
   Status Install(const std::string& artifact, plugin::InstallContext& ctx) const override;

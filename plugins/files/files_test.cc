@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "fcgi/base/reason_text.h"
 #include "fcgi/staging/artifact_registry.h"
 #include "plugins/files/file_name.h"
 #include "plugins/files/files_plugin.h"
@@ -60,20 +61,23 @@ TEST(FilesPluginTest, RefusesNamesThatAreNotPlain) {
            "", "..", ".hidden", "a/b", "../x", "a..b", "tab\there", std::string(256, 'x')}) {
     Names objects;
     Status s = plugin.Resolve("file:" + name, folder, &objects);
-    EXPECT_EQ(s.code(), Status::Code::kFailed) << name;
-    EXPECT_EQ(s.message(), Printable("file:" + name) + ": not a plain file name");
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << name;
+    EXPECT_EQ(s.message(), "files: '" + ReasonText(name, 100, true) + "' is not a plain file name");
+    // The same answer before anything is queued: the core asks CheckName for a 400.
+    EXPECT_EQ(plugin.CheckName("file:" + name).message(), s.message());
   }
   Names objects;
   EXPECT_EQ(plugin.Resolve("file:a\nb", folder, &objects).message(),
-            "file:a\\x0ab: not a plain file name");
+            "files: 'a\\x0ab' is not a plain file name");
+  EXPECT_TRUE(plugin.CheckName("file:a.b").ok());
   EXPECT_TRUE(IsPlainFileName(std::string(255, 'x')));
-  EXPECT_EQ(Printable(std::string(150, 'x')), std::string(100, 'x') + "...");
 }
 
 TEST(FilesPluginTest, InstallChecksTheNameToo) {
   FilesPlugin plugin;
   ScratchInstall ctx({kUrl, kBuild, {"a.zip"}}, ScratchInstall::Fetch::kAll);
-  EXPECT_EQ(plugin.Install("file:../a.zip", ctx).message(), "file:../a.zip: not a plain file name");
+  EXPECT_EQ(plugin.Install("file:../a.zip", ctx).message(),
+            "files: '../a.zip' is not a plain file name");
   EXPECT_TRUE(ctx.Output().empty());
 }
 
@@ -109,6 +113,10 @@ TEST(FilesPluginTest, WorksThroughTheRegistry) {
   EXPECT_EQ(ctx.OutputBytes("stateful.tgz"), "bytes of stateful.tgz");
   EXPECT_EQ(plugin->Resolve("file:nope", ctx.folder(), &objects).message(),
             "file:nope: no object nope in " + kUrl);
+  // The registry asks the plugin about family names, so files=a..b is a caller mistake.
+  Status checked = registry->CheckNames({"file:ok.txt", "file:a..b"});
+  EXPECT_EQ(checked.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(checked.message(), "files: 'a..b' is not a plain file name");
 }
 
 }  // namespace

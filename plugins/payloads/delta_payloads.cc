@@ -1,7 +1,6 @@
 #include <fnmatch.h>
 
 #include "plugins/payloads/payload_artifacts.h"
-#include "plugins/payloads/payload_files.h"
 
 namespace devserver::payloads {
 namespace {
@@ -62,9 +61,9 @@ Status ResolveDeltas(const plugin::BuildFolder& folder, Deltas* deltas) {
 // clients expect; the link dangles until the stateful artifact is staged too.
 Status InstallOne(plugin::InstallContext& ctx, const std::string& object, const char* kind) {
   const std::string dir = "au/" + ctx.folder().build + "_" + kind;
-  Status moved = MoveIntoOutput(kDeltaPayloads, ctx, object, dir + "/update.gz");
+  Status moved = ctx.PlaceFetched(object, dir + "/update.gz");
   if (!moved.ok()) return moved;
-  return LinkInOutput(kDeltaPayloads, ctx, kStatefulTarget, dir + "/" + kStatefulLink);
+  return ctx.Link(kStatefulTarget, dir + "/" + kStatefulLink);
 }
 
 }  // namespace

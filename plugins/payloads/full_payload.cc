@@ -1,7 +1,6 @@
 #include <fnmatch.h>
 
 #include "plugins/payloads/payload_artifacts.h"
-#include "plugins/payloads/payload_files.h"
 
 namespace devserver::payloads {
 namespace {
@@ -35,7 +34,7 @@ Status InstallFullPayload(plugin::InstallContext& ctx) {
   std::vector<std::string> objects;
   Status resolved = ResolveFullPayload(ctx.folder(), &objects);
   if (!resolved.ok()) return resolved;
-  return MoveIntoOutput(kFullPayload, ctx, objects.front(), "update.gz");
+  return ctx.PlaceFetched(objects.front(), "update.gz");
 }
 
 }  // namespace devserver::payloads

@@ -1,7 +1,6 @@
 #include <algorithm>
 
 #include "plugins/payloads/payload_artifacts.h"
-#include "plugins/payloads/payload_files.h"
 
 namespace devserver::payloads {
 namespace {
@@ -21,7 +20,7 @@ Status ResolveStateful(const plugin::BuildFolder& folder, std::vector<std::strin
 }
 
 Status InstallStateful(plugin::InstallContext& ctx) {
-  return MoveIntoOutput(kStateful, ctx, kStatefulObject, kStatefulObject);
+  return ctx.PlaceFetched(kStatefulObject, kStatefulObject);
 }
 
 }  // namespace devserver::payloads

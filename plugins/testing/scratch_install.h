@@ -5,12 +5,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "devserver/plugin.h"
-#include "fcgi/extract/extractor.h"
+#include "fcgi/staging/install_context.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_archive.h"
 
@@ -29,35 +30,22 @@ inline devserver::testing::ArchiveOptions Zip() {
   return options;
 }
 
-// fetched/ holds the "downloaded" objects, each holding "bytes of <its name>"; out/ is the
-// output directory.
-class ScratchInstall final : public InstallContext {
+// The core's own InstallContext (the one staging uses) over a scratch directory: fetched/
+// holds the "downloaded" objects, each holding "bytes of <its name>"; out/ is the output
+// directory. Extraction runs with the default budgets.
+class ScratchInstall final : public StagingInstallContext {
  public:
   // kNone leaves the downloading to FetchAll(), so a test can resolve first or install with
   // fetched files missing.
   enum class Fetch { kNone, kAll };
 
-  explicit ScratchInstall(BuildFolder folder, Fetch fetch = Fetch::kNone)
-      : folder_(std::move(folder)) {
-    std::filesystem::create_directory(dir_.Sub("fetched"));
-    std::filesystem::create_directory(dir_.Sub("out"));
-    if (fetch == Fetch::kAll) FetchAll();
-  }
-
-  std::string FetchedPath(const std::string& object_name) const override {
-    return dir_.Sub("fetched/" + object_name);
-  }
-  std::string OutputDir() const override { return dir_.Sub("out"); }
-  const BuildFolder& folder() const override { return folder_; }
-  // The service's extractor with its default budgets.
-  Status Extract(const ExtractRequest& request) override {
-    return extract::ExtractArchive(FetchedPath(request.object_name), OutputDir(),
-                                   {request.include, request.exclude}, extract::ExtractLimits());
-  }
+  explicit ScratchInstall(BuildFolder folder, Fetch fetch = Fetch::kNone, Env* env = Env::Default())
+      : ScratchInstall(std::make_unique<devserver::testing::TempDir>("devserver-scratch-install"),
+                       std::move(folder), fetch, env) {}
 
   // Every object of the folder "downloaded".
   void FetchAll() const {
-    for (const std::string& name : folder_.object_names) {
+    for (const std::string& name : folder().object_names) {
       std::ofstream(FetchedPath(name), std::ios::binary) << "bytes of " << name;
     }
   }
@@ -94,8 +82,19 @@ class ScratchInstall final : public InstallContext {
   }
 
  private:
-  devserver::testing::TempDir dir_{"devserver-scratch-install"};
-  BuildFolder folder_;
+  ScratchInstall(std::unique_ptr<devserver::testing::TempDir> dir, BuildFolder folder, Fetch fetch,
+                 Env* env)
+      : StagingInstallContext(env, MakeDir(*dir, "fetched"), MakeDir(*dir, "out"),
+                              std::move(folder), extract::ExtractLimits(), nullptr),
+        dir_(std::move(dir)) {
+    if (fetch == Fetch::kAll) FetchAll();
+  }
+  static std::string MakeDir(const devserver::testing::TempDir& dir, const std::string& name) {
+    std::filesystem::create_directory(dir.Sub(name));
+    return dir.Sub(name);
+  }
+
+  std::unique_ptr<devserver::testing::TempDir> dir_;
 };
 
 }  // namespace devserver::plugin::testing

@@ -62,8 +62,15 @@ void CheckArchiveUrl(const std::string& raw) {
   while (!stripped.empty() && stripped.back() == '/') stripped.pop_back();
   FUZZ_CHECK(ref.archive_url == stripped, Escaped(raw) + " -> " + Escaped(ref.archive_url));
   FUZZ_CHECK(ref.archive_url.size() <= devserver::kMaxArchiveUrlBytes, Escaped(raw));
-  FUZZ_CHECK(ref.archive_url == "gs://" + ref.bucket + "/" + ref.folder, Escaped(raw));
+  FUZZ_CHECK(ref.archive_url == "gs://" + ref.bucket + "/" + ref.object_prefix, Escaped(raw));
   FUZZ_CHECK(ref.bucket == kAllowed[0] || ref.bucket == kAllowed[1], Escaped(ref.bucket));
+  // The default bucket's builds keep the old layout; another bucket's live under gs/<bucket>/,
+  // which no default-bucket build can reach.
+  FUZZ_CHECK(
+      ref.folder == (ref.bucket == kAllowed[0] ? ref.object_prefix
+                                               : "gs/" + ref.bucket + "/" + ref.object_prefix),
+      Escaped(raw));
+  FUZZ_CHECK(ref.bucket != kAllowed[0] || ref.folder.rfind("gs/", 0) != 0, Escaped(ref.folder));
   FUZZ_CHECK(ref.folder.find('/') != std::string::npos, Escaped(ref.folder));
   FUZZ_CHECK(ref.folder.rfind("archive/", 0) != 0, Escaped(ref.folder));
   FUZZ_CHECK(ref.folder.size() > ref.build.size() &&
@@ -76,7 +83,8 @@ void CheckArchiveUrl(const std::string& raw) {
   const Status rs = devserver::ParseArchiveUrl(ref.archive_url, kAllowed, &again);
   FUZZ_CHECK(rs.ok(), rs.message());
   FUZZ_CHECK(again.archive_url == ref.archive_url && again.bucket == ref.bucket &&
-                 again.folder == ref.folder && again.build == ref.build,
+                 again.object_prefix == ref.object_prefix && again.folder == ref.folder &&
+                 again.build == ref.build,
              Escaped(ref.archive_url));
   // /controlfiles names the same build by its folder: both spellings must agree.
   std::string folder;
@@ -115,6 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The fuzzer finds "gs://<allowed bucket>/" only by chance; give every input a second life
   // as the path part of an archive_url.
   CheckArchiveUrl("gs://chromeos-image-archive/" + raw);
+  CheckArchiveUrl("gs://" + kAllowed[1] + "/" + raw);
   CheckBuildFolder(raw);
   CheckRelative(raw);
   return 0;

@@ -98,7 +98,7 @@ TEST_F(ArtifactsTest, ControlFilesListAndReadInsideTheAutotestTree) {
        "control_path may not contain '.' or '..' segments"},
       {"/controlfiles?build=../etc", 400, "build may not contain '.' or '..' segments"},
       {"/controlfiles?build=x86-alex-release", 400,
-       "build must be <target>/<build> (got 'x86-alex-release')"},
+       "build must be <target>/<build> or gs/<bucket>/<target>/<build> (got 'x86-alex-release')"},
       {"/controlfiles", 400, "build is required (<target>/<build>)"},
       {q + "&control_path=server/nope/control", 500,
        b.folder + ": no control file server/nope/control is staged"},

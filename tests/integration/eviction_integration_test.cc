@@ -1,4 +1,4 @@
-// Eviction end to end (SPEC §5.7): real nginx logging /static/ reads to the real pool,
+// Eviction end to end: real nginx logging /static/ reads to the real pool,
 // `devserverctl gc` and the workers' janitors against the real state file.
 #include <gtest/gtest.h>
 

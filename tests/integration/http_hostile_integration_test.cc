@@ -24,7 +24,7 @@ namespace {
 const std::string kArchiveUrl =
     "gs://chromeos-image-archive/x86-alex-release/R19-2003.0.0-a1-b1819";
 
-// A refusal as the SPEC wants it: one line of plain text.
+// A refusal as clients expect it: one line of plain text.
 void ExpectOneLineText(const HttpResult& r) {
   EXPECT_EQ(r.headers.count("Content-Type"), 1u);
   EXPECT_EQ(r.headers.at("Content-Type").rfind("text/plain", 0), 0u) << r.body;

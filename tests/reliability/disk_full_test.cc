@@ -1,6 +1,6 @@
-// SPEC §5.2/§5.4 with a full disk: the static root on a small tmpfs, a payload larger than
-// what is left. The artifact fails with the system's own words, leaves nothing behind, and
-// stages once there is room again. Needs root (mount); skipped otherwise.
+// Verified publication and failures with their cause, with a full disk: the static root on a small
+// tmpfs, a payload larger than what is left. The artifact fails with the system's own words, leaves
+// nothing behind, and stages once there is room again. Needs root (mount); skipped otherwise.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>

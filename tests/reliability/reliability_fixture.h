@@ -1,4 +1,4 @@
-// The reliability tests' shared fixture (SPEC §5): the staging fixture with the service's
+// The reliability tests' shared fixture: the staging fixture with the service's
 // timing knobs turned down so faults play out in seconds, plus what every fault case checks
 // afterwards: the state file read directly, the /static/ view of a file while it stages, and
 // the time things took.

@@ -1,7 +1,7 @@
-// SPEC §5.2 and §5.4 against a misbehaving upstream: a stalled body, a cut body, a corrupted
-// byte, a storm of 503s longer than the retry budget, and an object replaced by a new
-// generation while it downloads. Each must end with every byte of one generation published,
-// or failed with its cause; a short, corrupt or mixed file is never published.
+// Verified publication and failures with their cause, against a misbehaving upstream: a stalled
+// body, a cut body, a corrupted byte, a storm of 503s longer than the retry budget, and an object
+// replaced by a new generation while it downloads. Each must end with every byte of one generation
+// published, or failed with its cause; a short, corrupt or mixed file is never published.
 #include <gtest/gtest.h>
 
 #include <cstdio>

@@ -28,7 +28,10 @@
 namespace devserver::plugin {
 
 // Bumped on any incompatible change of this header; the core refuses other versions.
-inline constexpr int kPluginApiVersion = 2;
+inline constexpr int kPluginApiVersion = 3;
+
+// The artifact family the wire's files=<name> names: "file:<name>" (the files plugin owns it).
+inline constexpr const char* kFileFamily = "file:";
 
 struct ArtifactSpec {
   // The wire name: "full_payload". A name ending in ':' is a family: "file:" owns every
@@ -68,6 +71,13 @@ class InstallContext {
   // Exactly the folder snapshot Resolve saw for this staging, so resolving again from it
   // names the same objects that were fetched.
   virtual const BuildFolder& folder() const = 0;
+  // Moves the fetched copy of `object_name` to `relative_path` under OutputDir(), making the
+  // directories on the way. Plugins make no file-system calls of their own: the core does
+  // them (through the seam its fault tests use), and its errors name the paths.
+  virtual Status PlaceFetched(const std::string& object_name, const std::string& relative_path) = 0;
+  // Creates the symbolic link `relative_path` under OutputDir() pointing at `target` as given
+  // (which must stay inside the build: the core refuses an absolute or escaping target).
+  virtual Status Link(const std::string& target, const std::string& relative_path) = 0;
   // Unpacks the selected members of a fetched archive (tar, tar.gz/bz2/xz, zip) into
   // OutputDir() at their own paths, under the service's extraction policy: absolute paths,
   // "..", escaping or traversed links, hard links, special files, duplicates, encryption and
@@ -87,6 +97,14 @@ class ArtifactPlugin {
   // Short plugin name for logs: "payloads".
   virtual std::string Name() const = 0;
   virtual std::vector<ArtifactSpec> Artifacts() const = 0;
+
+  // Whether `artifact`, a name of a family this plugin owns ("file:x..y"), is one it could
+  // stage: InvalidArgument with a one-line reason if not, so the caller gets a 400 before
+  // anything is queued. Exact names need no check.
+  virtual Status CheckName(const std::string& artifact) const {
+    (void)artifact;
+    return Status::Ok();
+  }
 
   // The objects (names relative to the folder) `artifact` needs. When something required is
   // not in the folder (yet), return NotFound with a message naming the artifact and the

@@ -1,0 +1,46 @@
+// The core's side of the plugin contract's InstallContext: where a plugin finds the fetched
+// objects of one staging and puts the artifact's files, and the file-system work it asks for
+// (moving a fetched object into place, making a link, unpacking an archive), done through the
+// Env so fault tests reach it. Plugin unit tests use it too (plugins/testing/).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "fcgi/base/env.h"
+#include "fcgi/extract/extractor.h"
+#include "plugins/include/devserver/plugin.h"
+
+namespace devserver {
+
+class StagingInstallContext : public plugin::InstallContext {
+ public:
+  // `fetch_dir` holds the downloaded objects (flat names, see FlatName), `out_dir` receives
+  // the artifact's files. `cancelled` is polled by extractions.
+  StagingInstallContext(Env* env, std::string fetch_dir, std::string out_dir,
+                        plugin::BuildFolder folder, const extract::ExtractLimits& limits,
+                        std::function<bool()> cancelled);
+
+  std::string FetchedPath(const std::string& object_name) const override;
+  std::string OutputDir() const override { return out_dir_; }
+  const plugin::BuildFolder& folder() const override { return folder_; }
+  Status PlaceFetched(const std::string& object_name, const std::string& relative_path) override;
+  Status Link(const std::string& target, const std::string& relative_path) override;
+  Status Extract(const plugin::ExtractRequest& request) override;
+
+  // Objects may live in sub-folders ("au/x.bin"); downloads sit flat, '/' spelled '%'.
+  static std::string FlatName(std::string name);
+
+ private:
+  // Checks `relative_path` and makes its parent directories under the output directory.
+  Status PrepareOutputPath(const std::string& relative_path, std::string* full_path);
+
+  Env* const env_;
+  const std::string fetch_dir_;
+  const std::string out_dir_;
+  const plugin::BuildFolder folder_;
+  const extract::ExtractLimits limits_;
+  const std::function<bool()> cancelled_;
+};
+
+}  // namespace devserver

@@ -1,0 +1,27 @@
+// Publication: an artifact's files moved from its staging directory into the build directory
+// and recorded as staged, fenced by the claim.
+//
+// Data first: every file is durable (fsync, or one syncfs for a tree of many files) before any
+// is renamed. Then, inside the state's write transaction that checks the claim still holds
+// (StateDb::Publish), the files are renamed into place, except paths another staged artifact
+// of the build already lists, which stay as they are. A stager that lost its claim therefore
+// never moves a file, and nobody sees the artifact staged before all its files are in place.
+// Last, after the commit, the directories that got new names are made durable; a crash before
+// that can lose a name, which the check on use (/is_staged) notices and stages again.
+#pragma once
+
+#include <string>
+
+#include "fcgi/base/env.h"
+#include "fcgi/base/status.h"
+#include "fcgi/staging/temp_dir.h"
+#include "fcgi/state/state_db.h"
+
+namespace devserver {
+
+// Publishes what `temp`'s output directory holds into `build_dir` under `claim`; the staging
+// directory is removed in the same transaction. `*files` counts the files recorded.
+Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, StagingTempDir* temp,
+                     const std::string& build_dir, size_t* files);
+
+}  // namespace devserver

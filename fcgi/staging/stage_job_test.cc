@@ -1,0 +1,183 @@
+// One staging's walk, with a real state file, the built plugins, a local directory for
+// storage and injected file-system faults.
+#include "fcgi/staging/stage_job.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "fcgi/staging/staging_test_fixture.h"
+
+namespace devserver {
+namespace {
+
+using state::ArtifactState;
+using testing::TestFile;
+
+class StageJobTest : public StagingUnitTest {
+ protected:
+  const std::string kPayloadName = "chromeos_R1-1.0.0_board_full_dev.bin";
+  const std::string kPayload = std::string(300 << 10, 'p');
+
+  void PutPayload() { PutObject(kPayloadName, kPayload); }
+  FaultRule Rule(FaultOp op, const std::string& path, int err) {
+    FaultRule rule;
+    rule.op = op;
+    rule.path = path;
+    rule.err = err;
+    return rule;
+  }
+};
+
+TEST_F(StageJobTest, StagesAndLeavesNothingButTheArtifact) {
+  PutPayload();
+  Want({"full_payload"});
+  Status s = RunStageJob(deps_, MustClaim(alice_));
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kStaged);
+  EXPECT_EQ(Read("update.gz"), kPayload);
+  EXPECT_EQ(Entries(), std::vector<std::string>{"update.gz"});
+}
+
+// Unpacking for several leases with no byte of progress to report: the lease keeper renews
+// the claim all along, so another stager never gets it, and one attempt does it.
+TEST_F(StageJobTest, LongExtractionKeepsTheClaim) {
+  std::vector<testing::TestEntry> files;
+  for (int i = 0; i < 12; ++i) {
+    files.push_back(TestFile("autotest/t" + std::to_string(i) + "/control", "x"));
+  }
+  PutArchive("autotest.tar", files);
+  Want({"autotest"});
+  FaultRule slow = Rule(FaultOp::kWrite, "/out/autotest/", 0);
+  slow.delay_ms = 500;  // 6 s of unpacking: three leases
+  slow.count = FaultRule::kUnlimited;
+  env_.Add(slow);
+  std::atomic<bool> done{false};
+  std::atomic<int> stolen{0};
+  std::thread thief([&] {
+    while (!done) {
+      std::optional<state::Claim> claim;
+      if (db_->ClaimNext(bob_, 100, &claim).ok() && claim) ++stolen;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const auto started = std::chrono::steady_clock::now();
+  Status s = RunStageJob(deps_, MustClaim(alice_));
+  done = true;
+  thief.join();
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(3 * 2));
+  EXPECT_EQ(stolen, 0);
+  EXPECT_EQ(StatusOf("autotest").attempts, 1);
+  EXPECT_EQ(Read("autotest/t11/control"), "x");
+}
+
+// A stager whose claim is taken over while it works (its worker was declared dead) places
+// nothing and takes away only its own staging directory; the new owner stages the artifact.
+TEST_F(StageJobTest, AStagerThatLostItsClaimPublishesNothing) {
+  std::vector<testing::TestEntry> files;
+  for (int i = 0; i < 6; ++i) {
+    files.push_back(TestFile("autotest/t" + std::to_string(i) + "/control", "old"));
+  }
+  PutArchive("autotest.tar", files);
+  Want({"autotest"});
+  FaultRule slow = Rule(FaultOp::kWrite, "/out/autotest/", 0);
+  slow.delay_ms = 300;
+  slow.count = FaultRule::kUnlimited;
+  env_.Add(slow);
+  const state::Claim first = MustClaim(alice_);
+  auto stale = std::async(std::launch::async, [&] { return RunStageJob(deps_, first); });
+  // While alice unpacks, her worker "dies" as far as the state knows, and bob takes over.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  liveness_.SetAlive(alice_.lock_path, false);
+  const state::Claim second = MustClaim(bob_);
+  Status lost = stale.get();
+  EXPECT_FALSE(lost.ok());
+  EXPECT_TRUE(Entries().empty()) << "the stale stager placed files";
+  env_.Clear();
+  ASSERT_TRUE(RunStageJob(deps_, second).ok());
+  EXPECT_EQ(StatusOf("autotest").state, ArtifactState::kStaged);
+  EXPECT_EQ(Read("autotest/t5/control"), "old");
+  EXPECT_TRUE(HiddenEntries().empty());
+}
+
+// Each file-system step failing once: the artifact fails with the step's cause, nothing is in
+// the build directory, and the next attempt stages it.
+struct StepFault {
+  const char* name;
+  FaultOp op;
+  const char* path;
+  int err;
+  const char* cause;
+};
+
+// For test names and failure messages.
+void PrintTo(const StepFault& fault, std::ostream* out) { *out << fault.name; }
+
+class StepFaultTest : public StageJobTest, public ::testing::WithParamInterface<StepFault> {};
+
+TEST_P(StepFaultTest, FailsWithTheCauseLeavesNothingAndTheNextAttemptSucceeds) {
+  const StepFault& fault = GetParam();
+  PutPayload();
+  Want({"full_payload"});
+  env_.Add(Rule(fault.op, fault.path, fault.err));
+  Status s = RunStageJob(deps_, MustClaim(alice_));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message().rfind("full_payload: ", 0), 0u) << s.message();
+  EXPECT_NE(s.message().find(fault.cause), std::string::npos) << s.message();
+  EXPECT_EQ(env_.Injected(), 1);
+  state::ArtifactStatus status = StatusOf("full_payload");
+  EXPECT_EQ(status.state, ArtifactState::kFailed);
+  EXPECT_EQ(status.error, s.message());
+  EXPECT_TRUE(Entries().empty()) << Entries().front();
+
+  Want({"full_payload"});  // retry_delay is 0
+  ASSERT_TRUE(RunStageJob(deps_, MustClaim(alice_)).ok());
+  EXPECT_EQ(Read("update.gz"), kPayload);
+  EXPECT_EQ(Entries(), std::vector<std::string>{"update.gz"});
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Steps, StepFaultTest,
+    ::testing::Values(StepFault{"WriteOfTheDownload", FaultOp::kWrite, "/fetch/", ENOSPC,
+                                "No space left on device"},
+                      StepFault{"FsyncOfTheDownload", FaultOp::kSync, "/fetch/", EIO,
+                                "Input/output error"},
+                      StepFault{"FsyncBeforePublishing", FaultOp::kSync, "/out/update.gz", EIO,
+                                "Input/output error"},
+                      StepFault{"RenameIntoPlace", FaultOp::kRename, "/update.gz", EXDEV,
+                                "Invalid cross-device link"},
+                      StepFault{"MkdirOfTheStagingDirectory", FaultOp::kMkdir, "/.staging-", EACCES,
+                                "Permission denied"},
+                      StepFault{"ReserveSpace", FaultOp::kAllocate, "/fetch/", ENOSPC,
+                                "No space left on device"}),
+    [](const ::testing::TestParamInfo<StepFault>& info) { return std::string(info.param.name); });
+
+// A worker that stops fast gives its claim back without using up an attempt, and leaves its
+// partial download for the next stager to adopt.
+TEST_F(StageJobTest, StoppingHandsTheClaimBack) {
+  PutPayload();
+  Want({"full_payload"});
+  stopping_ = true;
+  Status s = RunStageJob(deps_, MustClaim(alice_));
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.message();
+  EXPECT_EQ(StatusOf("full_payload").state, ArtifactState::kQueued);
+  EXPECT_EQ(StatusOf("full_payload").attempts, 0);
+  stopping_ = false;
+  ASSERT_TRUE(RunStageJob(deps_, MustClaim(bob_)).ok());
+  EXPECT_EQ(Read("update.gz"), kPayload);
+  EXPECT_TRUE(HiddenEntries().empty());
+}
+
+TEST_F(StageJobTest, MissingObjectFailsNamingThePattern) {
+  PutObject("stateful.tgz", "s");
+  Want({"full_payload"});
+  Status s = RunStageJob(deps_, MustClaim(alice_));
+  EXPECT_EQ(s.message(),
+            "full_payload: no object matches chromeos_*_full_*.bin in " + std::string(kUrl));
+  EXPECT_TRUE(HiddenEntries().empty());
+}
+
+}  // namespace
+}  // namespace devserver

@@ -1,0 +1,135 @@
+// A worker's stager threads: they take queued work, finish it when the worker drains, give it
+// back when the worker stops, and sweep after an artifact whose attempts ran out.
+#include "fcgi/staging/stager_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "fcgi/staging/staging_test_fixture.h"
+
+namespace devserver {
+namespace {
+
+using state::ArtifactState;
+using testing::TestFile;
+
+class StagerPoolTest : public StagingUnitTest {
+ protected:
+  void SetUp() override {
+    StagingUnitTest::SetUp();
+    waiters_ = std::make_unique<WaitHub>(db_.get(), std::chrono::milliseconds(20));
+  }
+  void TearDown() override { pool_.reset(); }
+
+  void StartPool(int threads) {
+    pool_ = std::make_unique<StagerPool>(deps_, alice_, waiters_.get(), threads,
+                                         std::chrono::milliseconds(20));
+  }
+  bool WaitFor(const std::string& artifact, ArtifactState state, int timeout_ms = 20000) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < give_up) {
+      if (StatusOf(artifact).state == state) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  // An autotest.tar whose unpacking takes `files` x `delay_ms`.
+  void SlowAutotest(int files, int delay_ms) {
+    std::vector<testing::TestEntry> entries;
+    for (int i = 0; i < files; ++i) {
+      entries.push_back(TestFile("autotest/t" + std::to_string(i) + "/control", "x"));
+    }
+    PutArchive("autotest.tar", entries);
+    FaultRule slow;
+    slow.op = FaultOp::kWrite;
+    slow.path = "/out/autotest/";
+    slow.delay_ms = delay_ms;
+    slow.count = FaultRule::kUnlimited;
+    env_.Add(slow);
+  }
+
+  std::unique_ptr<WaitHub> waiters_;
+  std::unique_ptr<StagerPool> pool_;
+};
+
+TEST_F(StagerPoolTest, StagersTakeWhatIsQueued) {
+  PutObject("stateful.tgz", "stateful");
+  PutObject("chromeos_R1-1.0.0_board_full_dev.bin", "payload");
+  StartPool(2);
+  Want({"full_payload", "stateful"});
+  pool_->Wake();
+  EXPECT_TRUE(WaitFor("full_payload", ArtifactState::kStaged));
+  EXPECT_TRUE(WaitFor("stateful", ArtifactState::kStaged));
+  EXPECT_EQ(Read("stateful.tgz"), "stateful");
+}
+
+TEST_F(StagerPoolTest, DrainingFinishesWhatItStagesAndClaimsNothingNew) {
+  SlowAutotest(6, 200);
+  PutObject("stateful.tgz", "stateful");
+  StartPool(2);
+  Want({"autotest"});
+  pool_->Wake();
+  ASSERT_TRUE(WaitFor("autotest", ArtifactState::kStaging));
+  pool_->Drain();
+  Want({"stateful"});
+  pool_->Wake();
+  EXPECT_TRUE(WaitFor("autotest", ArtifactState::kStaged));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // several polls
+  EXPECT_EQ(StatusOf("stateful").state, ArtifactState::kQueued);
+  EXPECT_EQ(pool_->busy(), 0);
+}
+
+TEST_F(StagerPoolTest, StoppingGivesTheWorkBackWithItsPartialDownloads) {
+  SlowAutotest(20, 200);
+  StartPool(1);
+  Want({"autotest"});
+  pool_->Wake();
+  ASSERT_TRUE(WaitFor("autotest", ArtifactState::kStaging));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the unpacking
+  pool_->Stop();
+  pool_.reset();  // joins
+  state::ArtifactStatus status = StatusOf("autotest");
+  EXPECT_EQ(status.state, ArtifactState::kQueued);
+  EXPECT_EQ(status.attempts, 0);
+  // Its staging directory stays for the next stager, with the download in it.
+  ASSERT_EQ(HiddenEntries().size(), 1U);
+  EXPECT_TRUE(
+      std::filesystem::exists(BuildDir() + "/" + HiddenEntries()[0] + "/fetch/autotest.tar"));
+  env_.Clear();
+  StartPool(1);
+  pool_->Wake();
+  EXPECT_TRUE(WaitFor("autotest", ArtifactState::kStaged));
+  EXPECT_TRUE(HiddenEntries().empty());
+}
+
+class OneAttemptPoolTest : public StagerPoolTest {
+ protected:
+  void SetUp() override {
+    options_.max_attempts = 1;
+    StagerPoolTest::SetUp();
+  }
+};
+
+TEST_F(OneAttemptPoolTest, AnArtifactWhoseAttemptsRanOutIsFailedAndSweptUp) {
+  PutObject("stateful.tgz", "stateful");
+  Want({"stateful"});
+  // Bob's worker claimed it, made its staging directory and died.
+  const state::Claim dead = MustClaim(bob_);
+  std::filesystem::create_directories(BuildDir() + "/.staging-" + std::to_string(dead.token));
+  liveness_.SetAlive(bob_.lock_path, false);
+  StartPool(1);
+  pool_->Wake();
+  EXPECT_TRUE(WaitFor("stateful", ArtifactState::kFailed));
+  EXPECT_EQ(StatusOf("stateful").error,
+            "stateful: gave up after 1 attempts; the last: attempt 1 was lost: worker pid 200 "
+            "died");
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!HiddenEntries().empty() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(HiddenEntries().empty());
+}
+
+}  // namespace
+}  // namespace devserver
