@@ -71,28 +71,25 @@ Status Evictor::EvictOne(const state::EvictableBuild& build, int64_t used_before
   s = db_->Evict(
       build.build, used_before,
       [&]() {
-        if (rename(dir.c_str(), hidden.c_str()) == 0) {
-          moved = true;
-          return Status::Ok();
-        }
+        int err = 0;
+        Status renamed = env_->Rename(dir, hidden, &err);
+        moved = renamed.ok();
         // Rows without files (all failed, or removed by hand) go all the same.
-        if (errno == ENOENT) return Status::Ok();
-        return Status::IOError("rename " + dir + " to " + hidden, errno);
+        return err == ENOENT ? Status::Ok() : renamed;
       },
       evicted);
   if (!s.ok()) {
     // The rows stay: put the files back where they say the files are. If a new request has
     // made the directory meanwhile, the check on use notices the files are gone instead.
-    if (moved && !*evicted && rename(hidden.c_str(), dir.c_str()) != 0) {
+    if (moved && !*evicted && !env_->Rename(hidden, dir).ok()) {
       DS_LOG(kWarning) << "eviction of " << build.build << " failed and its files stay hidden in "
                        << hidden << " until the next eviction removes them";
     }
     return s;
   }
   if (moved) {
-    std::error_code ec;
-    std::filesystem::remove_all(hidden, ec);
-    if (ec) DS_LOG(kWarning) << "removing " << hidden << ": " << ec.message();
+    Status removed = env_->RemoveTree(hidden);
+    if (!removed.ok()) DS_LOG(kWarning) << removed.message();
   }
   if (*evicted) {
     DS_LOG(kInfo) << "evicted " << build.build << " (" << build.bytes << " bytes, unused for "
@@ -107,10 +104,9 @@ int Evictor::RemoveLeftovers() {
   for (const auto& entry : std::filesystem::directory_iterator(static_root_, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(kDetachedPrefix, 0) != 0) continue;
-    std::error_code rm;
-    std::filesystem::remove_all(entry.path(), rm);
-    if (rm) {
-      DS_LOG(kWarning) << "removing " << entry.path().string() << ": " << rm.message();
+    Status s = env_->RemoveTree(entry.path().string());
+    if (!s.ok()) {
+      DS_LOG(kWarning) << s.message();
     } else {
       ++removed;
     }
