@@ -1,7 +1,30 @@
+// multipart/form-data with Poco: Poco::Net::MultipartReader finds the delimiters and
+// MessageHeader reads each part's headers and splits the Content-Type and Content-Disposition
+// parameters. What this file adds is what Poco leaves to its caller: the limits (the body,
+// 8 KiB of headers per part, 64 parts, the boundary), the refusal of a body that ends before
+// its closing delimiter (Poco ends the last part at the end of input, with a stray 0xff byte
+// from its end-of-input character, and then reports a phantom part), and one-line reasons.
+//
+// Not HTMLForm: it takes the query string into the form, names no part in its errors (a part
+// without a Content-Disposition, or a cut body, is "Not found: name"), and holds every part
+// without a filename as a string under one value limit (256 KiB unless raised), so a dump
+// sent without a filename would raise that limit for every field to max_dump_mib.
 #include "fcgi/http/multipart.h"
 
+#include <Poco/Exception.h>
+#include <Poco/Net/MessageHeader.h>
+#include <Poco/Net/MultipartReader.h>
+#include <Poco/Net/NameValueCollection.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/String.h>
+
 #include <algorithm>
+#include <array>
+#include <istream>
+#include <limits>
+#include <streambuf>
 #include <utility>
+#include <vector>
 
 #include "fcgi/base/reason_text.h"
 
@@ -12,225 +35,211 @@ constexpr size_t kMaxBoundaryBytes = 70;  // RFC 2046 section 5.1.1
 constexpr size_t kMaxHeaderBytes = 8 << 10;
 constexpr size_t kMaxParts = 64;
 
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
+// A complete body in memory, as a RequestBody.
+class StringBody : public RequestBody {
+ public:
+  explicit StringBody(std::string_view data) : data_(data) {}
+  Status Read(char* buf, size_t n, size_t* got) override {
+    *got = data_.copy(buf, n, pos_);
+    pos_ += *got;
+    return Status::Ok();
   }
-  return true;
-}
 
-struct Parameter {
-  std::string_view name;
-  std::string value;
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
 };
 
-// Splits a header value such as `form-data; name="a"; filename="b"` into its leading token
-// and its parameters, unquoting quoted-string values. `what` names the header in errors.
-Status ParseHeaderValue(std::string_view value, std::string_view what, std::string_view* token,
-                        std::vector<Parameter>* params) {
-  params->clear();
-  size_t semi = value.find(';');
-  *token = Trim(value.substr(0, semi));
-  size_t pos = semi == std::string_view::npos ? value.size() : semi + 1;
-  while (pos < value.size()) {
-    size_t end = value.find_first_of("=;", pos);
-    if (end == std::string_view::npos || value[end] == ';') {
-      // A parameter without a value means nothing to either header; skip it.
-      pos = end == std::string_view::npos ? value.size() : end + 1;
-      continue;
+// The body as the std::streambuf the reader reads: at most `length` bytes of `source`, 64 KiB
+// a read. A read error, or a body that ends before `length`, is kept in status(); to the
+// reader both look like the end of input. Limit() caps what the reader may consume next, so
+// a header block stops at its limit instead of running on to the end of the body.
+class BodyBuf : public std::streambuf {
+ public:
+  BodyBuf(RequestBody* source, size_t length) : source_(source), length_(length) {}
+
+  const Status& status() const { return status_; }
+  bool ended() const { return ended_; }            // the reader asked for a byte past the body
+  bool over_limit() const { return over_limit_; }  // ... or past the limit
+  size_t consumed() const { return read_ - static_cast<size_t>(end_ - gptr()); }
+  size_t remaining() const { return length_ - consumed(); }
+
+  void Limit(size_t n) {
+    limit_ = consumed() + n;
+    Clip();
+  }
+  void Unlimit() {
+    limit_ = kNoLimit;
+    Clip();
+  }
+
+  // Reads what the reader left unread (an epilogue), then one byte more, which must not exist:
+  // a body longer than its Content-Length is refused without reading the rest.
+  Status Finish() {
+    Unlimit();
+    while (status_.ok() && Refill()) setg(end_, end_, end_);
+    if (!status_.ok()) return status_;
+    char extra = 0;
+    size_t got = 0;
+    Status s = source_->Read(&extra, 1, &got);
+    if (!s.ok()) return s;
+    if (got != 0) {
+      return Status::TooLarge("request body is longer than its Content-Length of " +
+                              std::to_string(length_) + " bytes");
     }
-    Parameter param;
-    param.name = Trim(value.substr(pos, end - pos));
-    pos = end + 1;
-    while (pos < value.size() && IsSpace(value[pos])) ++pos;
-    if (pos < value.size() && value[pos] == '"') {
-      bool closed = false;
-      for (++pos; pos < value.size(); ++pos) {
-        char c = value[pos];
-        if (c == '"') {
-          closed = true;
-          ++pos;
-          break;
-        }
-        // Only \" and \\ are escapes: browsers and Python send Windows paths with bare
-        // backslashes (and %22 for a quote), which must survive unchanged.
-        if (c == '\\' && pos + 1 < value.size() &&
-            (value[pos + 1] == '"' || value[pos + 1] == '\\')) {
-          c = value[++pos];
-        }
-        param.value.push_back(c);
-      }
-      if (!closed) {
-        return Status::InvalidArgument(std::string(what) + " has an unterminated quoted string");
-      }
-      size_t next = value.find(';', pos);
-      pos = next == std::string_view::npos ? value.size() : next + 1;
-    } else {
-      size_t next = value.find(';', pos);
-      param.value = Trim(value.substr(pos, next - pos));
-      pos = next == std::string_view::npos ? value.size() : next + 1;
+    return Status::Ok();
+  }
+
+ protected:
+  int_type underflow() override {
+    if (gptr() == end_ && !Refill()) {
+      ended_ = ended_ || status_.ok();
+      return traits_type::eof();
     }
-    params->push_back(std::move(param));
+    Clip();
+    if (gptr() == egptr()) {
+      over_limit_ = true;
+      return traits_type::eof();
+    }
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  static constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();
+
+  // Reads the next bytes of the body into the buffer; false at its end or on an error.
+  bool Refill() {
+    if (!status_.ok() || read_ == length_) return false;
+    const size_t want = std::min(buffer_.size(), length_ - read_);
+    size_t got = 0;
+    status_ = source_->Read(buffer_.data(), want, &got);
+    if (status_.ok() && got == 0) {
+      status_ = Status::InvalidArgument("request body ended after " + std::to_string(read_) +
+                                        " of " + std::to_string(length_) + " bytes");
+    }
+    if (!status_.ok()) return false;
+    got = std::min(got, want);
+    read_ += got;
+    end_ = buffer_.data() + got;
+    setg(buffer_.data(), buffer_.data(), end_);
+    return true;
+  }
+
+  // The readable bytes: the buffer, up to the limit.
+  void Clip() {
+    char* end = end_;
+    if (limit_ != kNoLimit) {
+      const size_t at = consumed();
+      const size_t left = limit_ > at ? limit_ - at : 0;
+      if (static_cast<size_t>(end - gptr()) > left) end = gptr() + left;
+    }
+    setg(eback(), gptr(), end);
+  }
+
+  RequestBody* source_;
+  size_t length_;
+  size_t read_ = 0;  // bytes taken from source_
+  std::vector<char> buffer_ = std::vector<char>(64 << 10);
+  char* end_ = nullptr;  // end of the bytes in buffer_; egptr() stops earlier under a limit
+  size_t limit_ = kNoLimit;
+  Status status_;
+  bool ended_ = false;
+  bool over_limit_ = false;
+};
+
+Status CheckBoundary(std::string_view boundary) {
+  if (boundary.empty()) return Status::InvalidArgument("multipart boundary is empty");
+  // Also what Poco's reader asserts (under 1018 bytes).
+  if (boundary.size() > kMaxBoundaryBytes) {
+    return Status::InvalidArgument("multipart boundary is longer than " +
+                                   std::to_string(kMaxBoundaryBytes) + " bytes");
+  }
+  for (unsigned char c : boundary) {
+    // A CR or LF would let the boundary match across line structure; RFC 2046 allows neither.
+    if (c < 0x20 || c == 0x7f) {
+      return Status::InvalidArgument("multipart boundary contains a control character");
+    }
   }
   return Status::Ok();
 }
 
-const std::string* FindParameter(const std::vector<Parameter>& params, std::string_view name) {
-  for (const Parameter& p : params) {
-    if (EqualsIgnoreCase(p.name, name)) return &p.value;
-  }
-  return nullptr;
-}
-
-struct Delimiter {
-  size_t data_end = 0;  // where the previous part's data ends (the CRLF before "--boundary")
-  size_t next = 0;      // just past the delimiter line
-  bool close = false;   // "--boundary--": no part follows
-};
-
-// Whether "--boundary" ending at `after` is a delimiter: followed by "--" (the close) or by
-// optional whitespace and CRLF. Anything else is data that merely starts like a delimiter.
-bool MatchDelimiterEnd(std::string_view body, size_t after, Delimiter* d) {
-  std::string_view rest = body.substr(after);
-  if (rest.starts_with("--")) {
-    d->close = true;
-    d->next = body.size();  // the epilogue is ignored, and so is a missing final CRLF
-    return true;
-  }
-  size_t i = after;
-  while (i < body.size() && IsSpace(body[i])) ++i;
-  if (body.substr(i).starts_with("\r\n")) {
-    d->close = false;
-    d->next = i + 2;
-    return true;
-  }
-  return false;
-}
-
-// Finds the first "CRLF--boundary" delimiter at or after `from`.
-bool FindDelimiter(std::string_view body, std::string_view crlf_dash_boundary, size_t from,
-                   Delimiter* d) {
-  for (;;) {
-    size_t at = body.find(crlf_dash_boundary, from);
-    if (at == std::string_view::npos) return false;
-    if (MatchDelimiterEnd(body, at + crlf_dash_boundary.size(), d)) {
-      d->data_end = at;
-      return true;
-    }
-    from = at + 1;
-  }
-}
-
-Status ParsePartHeaders(std::string_view block, size_t number, FormPart* part) {
-  const std::string where = "multipart part " + std::to_string(number);
-  bool form_data = false;
-  std::vector<Parameter> params;
-  size_t pos = 0;
-  while (pos < block.size()) {
-    size_t eol = block.find("\r\n", pos);
-    if (eol == std::string_view::npos) eol = block.size();
-    std::string_view line = block.substr(pos, eol - pos);
-    pos = eol + 2;
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      return Status::InvalidArgument(where + " has a malformed header line");
-    }
-    std::string_view name = Trim(line.substr(0, colon));
-    std::string_view value = Trim(line.substr(colon + 1));
-    if (EqualsIgnoreCase(name, "Content-Disposition") && !form_data) {
-      std::string_view type;
-      Status s = ParseHeaderValue(value, where + " Content-Disposition", &type, &params);
-      if (!s.ok()) return s;
-      if (!EqualsIgnoreCase(type, "form-data")) continue;
-      form_data = true;
-      const std::string* field = FindParameter(params, "name");
-      if (field == nullptr || field->empty())
-        return Status::InvalidArgument(where + " has no name");
-      part->name = *field;
-      const std::string* filename = FindParameter(params, "filename");
-      if (filename != nullptr) part->filename = *filename;
-    } else if (EqualsIgnoreCase(name, "Content-Type")) {
-      part->content_type = value;
-    }
-  }
-  if (!form_data) {
+Status PartFromHeader(const Poco::Net::MessageHeader& header, const std::string& where,
+                      FormPart* part) {
+  std::string disposition;
+  Poco::Net::NameValueCollection params;
+  Poco::Net::MessageHeader::splitParameters(header.get("Content-Disposition", ""), disposition,
+                                            params);
+  if (Poco::icompare(disposition, "form-data") != 0) {
     return Status::InvalidArgument(where + " has no Content-Disposition: form-data header");
   }
+  part->name = params.get("name", "");
+  if (part->name.empty()) return Status::InvalidArgument(where + " has no name");
+  part->filename = params.get("filename", "");
+  part->content_type = header.get("Content-Type", "");
   return Status::Ok();
 }
 
-// Where a part's data lies in the body.
-struct Span {
-  size_t begin = 0;
-  size_t end = 0;
-};
+// Reads a part's data, at most `most` bytes (what is left of the body). Room for all of that
+// is reserved first, so a dump is never copied to grow (pages it leaves unused are never
+// touched); a part much smaller than its room is then trimmed.
+void ReadData(std::istream& in, size_t most, std::string* data) {
+  data->reserve(most);
+  std::array<char, 16 << 10> chunk;
+  while (in.read(chunk.data(), chunk.size()), in.gcount() > 0) {
+    // Past `most` is only Poco's stray byte at the end of a cut body, which is refused.
+    const size_t n = std::min(static_cast<size_t>(in.gcount()), most - data->size());
+    data->append(chunk.data(), n);
+  }
+  if (data->capacity() - data->size() > (64 << 10)) data->shrink_to_fit();
+}
 
-// Parses the parts' headers and finds their data without copying it; (*spans)[i] is where
-// the data of (*parts)[i] lies in `body`.
-Status ParseParts(std::string_view body, std::string_view boundary, std::vector<FormPart>* parts,
-                  std::vector<Span>* spans) {
-  parts->clear();
-  spans->clear();
-  if (boundary.empty()) return Status::InvalidArgument("multipart boundary is empty");
-  const std::string crlf_dash_boundary = "\r\n--" + std::string(boundary);
-  const std::string_view dash_boundary = std::string_view(crlf_dash_boundary).substr(2);
-
-  // The first delimiter needs no CRLF before it when there is no preamble.
-  Delimiter d;
-  bool opened =
-      body.starts_with(dash_boundary) && MatchDelimiterEnd(body, dash_boundary.size(), &d);
-  if (!opened) opened = FindDelimiter(body, crlf_dash_boundary, 0, &d);
-  if (!opened) return Status::InvalidArgument("multipart body has no opening boundary");
-
-  while (!d.close) {
-    if (parts->size() == kMaxParts) {
+Status ReadParts(BodyBuf* buf, const std::string& boundary, std::vector<FormPart>* parts) {
+  std::istream in(buf);
+  Poco::Net::MultipartReader reader(in, boundary);
+  while (reader.hasNextPart()) {
+    const size_t number = parts->size() + 1;
+    const std::string where = "multipart part " + std::to_string(number);
+    // The headers, the CRLF ending the last and the blank line; before part 1 also its
+    // delimiter line (and a preamble, which counts against part 1's headers).
+    const size_t window = kMaxHeaderBytes + 4 + (number == 1 ? boundary.size() + 4 : 0);
+    Poco::Net::MessageHeader header;
+    bool opened = true;
+    std::string refusal;
+    buf->Limit(window);
+    try {
+      reader.nextPart(header);
+    } catch (const Poco::Net::MultipartException& e) {
+      opened = number > 1;  // before part 1: no delimiter line found
+      refusal = e.message();
+    } catch (const Poco::Exception& e) {
+      refusal = e.message();
+    }
+    buf->Unlimit();
+    if (!buf->status().ok()) return buf->status();
+    if (buf->over_limit()) {
+      if (!opened) {
+        return Status::InvalidArgument("multipart body has no opening boundary in its first " +
+                                       std::to_string(window) + " bytes");
+      }
+      return Status::InvalidArgument(where + " has headers over " +
+                                     std::to_string(kMaxHeaderBytes) + " bytes");
+    }
+    if (!opened) return Status::InvalidArgument("multipart body has no opening boundary");
+    if (buf->ended()) return Status::InvalidArgument("multipart body has no closing boundary");
+    if (!refusal.empty()) {
+      return Status::InvalidArgument(where + " has a malformed header: " + ReasonText(refusal));
+    }
+    if (number > kMaxParts) {
       return Status::InvalidArgument("multipart body has more than " + std::to_string(kMaxParts) +
                                      " parts");
     }
-    const size_t number = parts->size() + 1;
-    std::string_view rest = body.substr(d.next);
-    std::string_view headers;
-    size_t data_start = 0;
-    if (rest.starts_with("\r\n")) {
-      data_start = d.next + 2;
-    } else {
-      // Searching only a bounded window keeps a body without a blank line from being scanned
-      // end to end once per part.
-      size_t end = rest.substr(0, kMaxHeaderBytes + 4).find("\r\n\r\n");
-      if (end == std::string_view::npos) {
-        if (rest.size() >= kMaxHeaderBytes + 4) {
-          return Status::InvalidArgument("multipart part " + std::to_string(number) +
-                                         " has headers over " + std::to_string(kMaxHeaderBytes) +
-                                         " bytes");
-        }
-        return Status::InvalidArgument("multipart body has no closing boundary");
-      }
-      headers = rest.substr(0, end);
-      data_start = d.next + end + 4;
-    }
     FormPart part;
-    Status s = ParsePartHeaders(headers, number, &part);
+    Status s = PartFromHeader(header, where, &part);
     if (!s.ok()) return s;
-    // The CRLF before the delimiter belongs to the delimiter, so data with no CRLF at its end
-    // comes back byte for byte.
-    Delimiter next;
-    if (!FindDelimiter(body, crlf_dash_boundary, data_start, &next)) {
-      return Status::InvalidArgument("multipart body has no closing boundary");
-    }
-    spans->push_back({data_start, next.data_end});
+    ReadData(reader.stream(), buf->remaining(), &part.data);
+    if (!buf->status().ok()) return buf->status();
+    if (buf->ended()) return Status::InvalidArgument("multipart body has no closing boundary");
     parts->push_back(std::move(part));
-    d = next;
   }
   return Status::Ok();
 }
@@ -239,46 +248,35 @@ Status ParseParts(std::string_view body, std::string_view boundary, std::vector<
 
 Status MultipartBoundary(std::string_view content_type, std::string* boundary) {
   boundary->clear();
-  std::string_view type;
-  std::vector<Parameter> params;
-  Status s = ParseHeaderValue(content_type, "Content-Type", &type, &params);
-  if (!s.ok()) return s;
+  std::string type;
+  Poco::Net::NameValueCollection params;
+  Poco::Net::MessageHeader::splitParameters(std::string(content_type), type, params);
   if (type.empty()) {
     return Status::InvalidArgument("no Content-Type; multipart/form-data expected");
   }
-  if (!EqualsIgnoreCase(type, "multipart/form-data")) {
+  if (Poco::icompare(type, "multipart/form-data") != 0) {
     return Status::InvalidArgument("Content-Type " + ReasonText(type) +
                                    " is not multipart/form-data");
   }
-  const std::string* value = FindParameter(params, "boundary");
-  if (value == nullptr) return Status::InvalidArgument("multipart/form-data without a boundary");
-  if (value->empty()) return Status::InvalidArgument("multipart boundary is empty");
-  if (value->size() > kMaxBoundaryBytes) {
-    return Status::InvalidArgument("multipart boundary is longer than " +
-                                   std::to_string(kMaxBoundaryBytes) + " bytes");
+  if (!params.has("boundary")) {
+    return Status::InvalidArgument("multipart/form-data without a boundary");
   }
-  for (unsigned char c : *value) {
-    // A CR or LF would let the boundary match across line structure; RFC 2046 allows neither.
-    if (c < 0x20 || c == 0x7f) {
-      return Status::InvalidArgument("multipart boundary contains a control character");
-    }
-  }
-  *boundary = *value;
-  return Status::Ok();
+  const std::string& value = params.get("boundary");
+  Status s = CheckBoundary(value);
+  if (s.ok()) *boundary = value;
+  return s;
 }
 
 Status ParseMultipart(std::string_view body, std::string_view boundary,
                       std::vector<FormPart>* parts) {
-  std::vector<Span> spans;
-  Status s = ParseParts(body, boundary, parts, &spans);
+  parts->clear();
+  Status s = CheckBoundary(boundary);
+  if (!s.ok()) return s;
+  StringBody source(body);
+  BodyBuf buf(&source, body.size());
+  s = ReadParts(&buf, std::string(boundary), parts);
   // A refused body is refused whole: no leading parts for a caller to act on.
-  if (!s.ok()) {
-    parts->clear();
-    return s;
-  }
-  for (size_t i = 0; i < parts->size(); ++i) {
-    (*parts)[i].data = body.substr(spans[i].begin, spans[i].end - spans[i].begin);
-  }
+  if (!s.ok()) parts->clear();
   return s;
 }
 
@@ -293,51 +291,11 @@ Status ReadMultipartForm(const Request& request, size_t max_bytes, std::vector<F
   std::string boundary;
   Status s = MultipartBoundary(request.content_type, &boundary);
   if (!s.ok()) return s;
-
-  std::string body(length, '\0');
-  size_t have = 0;
-  while (have < length) {
-    size_t got = 0;
-    s = request.body->Read(body.data() + have, length - have, &got);
-    if (!s.ok()) return s;
-    if (got == 0) {
-      return Status::InvalidArgument("request body ended after " + std::to_string(have) + " of " +
-                                     std::to_string(length) + " bytes");
-    }
-    have += std::min(got, length - have);
-  }
-  // One byte more than announced is enough to refuse the body; the rest stays unread.
-  char extra = 0;
-  size_t got = 0;
-  s = request.body->Read(&extra, 1, &got);
-  if (!s.ok()) return s;
-  if (got != 0) {
-    return Status::TooLarge("request body is longer than its Content-Length of " +
-                            std::to_string(length) + " bytes");
-  }
-  std::vector<Span> spans;
-  s = ParseParts(body, boundary, parts, &spans);
-  if (!s.ok()) {
-    parts->clear();
-    return s;
-  }
-  // The body becomes the largest part's data in place (the dump, up to max_bytes): a copy
-  // would double a worker's memory for every upload. The others are copied; a dump's form has
-  // only archive_url besides, and a form of many big parts is still bounded by twice max_bytes.
-  size_t largest = 0;
-  for (size_t i = 0; i < spans.size(); ++i) {
-    if (spans[i].end - spans[i].begin > spans[largest].end - spans[largest].begin) largest = i;
-  }
-  for (size_t i = 0; i < spans.size(); ++i) {
-    if (i == largest) continue;
-    (*parts)[i].data = std::string_view(body).substr(spans[i].begin, spans[i].end - spans[i].begin);
-  }
-  if (!parts->empty()) {
-    body.resize(spans[largest].end);
-    body.erase(0, spans[largest].begin);
-    (*parts)[largest].data = std::move(body);
-  }
-  return Status::Ok();
+  BodyBuf buf(request.body, length);
+  s = ReadParts(&buf, boundary, parts);
+  if (s.ok()) s = buf.Finish();
+  if (!s.ok()) parts->clear();
+  return s;
 }
 
 }  // namespace devserver
