@@ -51,12 +51,14 @@ class StringBody : public RequestBody {
 };
 
 // The body as the std::streambuf the reader reads: at most `length` bytes of `source`, 64 KiB
-// a read. A read error, or a body that ends before `length`, is kept in status(); to the
-// reader both look like the end of input. Limit() caps what the reader may consume next, so
-// a header block stops at its limit instead of running on to the end of the body.
+// a read (a smaller body gets a buffer of its size). A read error, or a body that ends before
+// `length`, is kept in status(); to the reader both look like the end of input. Limit() caps what
+// the reader may consume next, so a header block stops at its limit instead of running on to the
+// end of the body.
 class BodyBuf : public std::streambuf {
  public:
-  BodyBuf(RequestBody* source, size_t length) : source_(source), length_(length) {}
+  BodyBuf(RequestBody* source, size_t length)
+      : source_(source), length_(length), buffer_(std::min(length, size_t{64} << 10)) {}
 
   const Status& status() const { return status_; }
   bool ended() const { return ended_; }            // the reader asked for a byte past the body
@@ -139,7 +141,7 @@ class BodyBuf : public std::streambuf {
   RequestBody* source_;
   size_t length_;
   size_t read_ = 0;  // bytes taken from source_
-  std::vector<char> buffer_ = std::vector<char>(64 << 10);
+  std::vector<char> buffer_;
   char* end_ = nullptr;  // end of the bytes in buffer_; egptr() stops earlier under a limit
   size_t limit_ = kNoLimit;
   Status status_;
