@@ -429,6 +429,24 @@ TEST(MultipartTest, ReadFormKeepsEveryPartWhereverTheLargestIs) {
   }
 }
 
+// Found by tests/fuzz/multipart_fuzzer (corpus/multipart/regress_rfc2047_*): Poco's header
+// reader decodes RFC 2047 encoded words in every header value, after it skipped the value's
+// leading spaces, and drops a "=?" that starts none; such a value written out again reads
+// differently.
+TEST(MultipartTest, HeaderValuesAreRfc2047Decoded) {
+  std::vector<FormPart> parts;
+  Status s = ParseMultipart(
+      "--b\r\nContent-Disposition: form-data; name=\"=?utf-8?B?bWluaWR1bXA=?=\"\r\n\r\n1\r\n"
+      "--b\r\nContent-Disposition: form-data; name=\"a=?b\"\r\nContent-Type:=? text/plain\r\n"
+      "\r\n2\r\n--b--",
+      "b", &parts);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].name, "minidump");
+  EXPECT_EQ(parts[1].name, "ab");
+  EXPECT_EQ(parts[1].content_type, " text/plain");
+}
+
 // Room for the rest of the body is reserved before a part is read, so a dump never grows by
 // copying (which would hold it twice for a moment) and a small part is trimmed after.
 TEST(MultipartTest, ReadFormHoldsEachPartInABufferOfItsSize) {
