@@ -1,14 +1,23 @@
 // multipart/form-data with Poco: Poco::Net::MultipartReader finds the delimiters and
 // MessageHeader reads each part's headers and splits the Content-Type and Content-Disposition
-// parameters. What this file adds is what Poco leaves to its caller: the limits (the body,
-// 8 KiB of headers per part, 64 parts, the boundary), the refusal of a body that ends before
-// its closing delimiter (Poco ends the last part at the end of input, with a stray 0xff byte
-// from its end-of-input character, and then reports a phantom part), and one-line reasons.
+// parameters (both as Poco 1.11 does: bare LF line ends, RFC 2047 words in header values
+// decoded, a backslash escaping any character). What this file adds is what Poco leaves to its
+// caller: the limits (the body, 8 KiB of headers per part, 64 parts, the boundary), the refusal of
+// a body that ends before its closing delimiter (Poco ends the last part at the end of input, with
+// a stray 0xff byte from its end-of-input character, and then reports a phantom part), and one-line
+// reasons.
 //
 // Not HTMLForm: it takes the query string into the form, names no part in its errors (a part
 // without a Content-Disposition, or a cut body, is "Not found: name"), and holds every part
 // without a filename as a string under one value limit (256 KiB unless raised), so a dump
 // sent without a filename would raise that limit for every field to max_dump_mib.
+//
+// Measured against the hand-written parser this replaced (30 MiB dump, read from a request):
+// 70-110 ms instead of 22-49 ms (250-330 ms instead of 150-180 ms when every other byte is a CR, as
+// Poco reads line by line), the same 30 MiB of peak RSS growth. The slowest header input tried
+// within the limits (64 parts of 8 KiB of RFC 2047 words) takes 130 ms. Nothing there outweighs
+// keeping a parser of our own: the endpoint goes on to run minidump_stackwalk, which loads whole
+// symbol files.
 #include "fcgi/http/multipart.h"
 
 #include <Poco/Exception.h>

@@ -26,11 +26,12 @@ Status MultipartBoundary(std::string_view content_type, std::string* boundary);
 
 // Splits a complete body into its parts, in order (a name may repeat), with Poco's
 // MultipartReader: delimiters are "--boundary" lines ending in CRLF (or a bare LF); the
-// preamble and the epilogue are ignored. Quoted parameter values lose their backslashes (`\x`
-// is `x`). InvalidArgument, with the reason, for a body that does not follow the format (no
-// opening boundary, no closing boundary, a part without a Content-Disposition form-data header
-// or without a name, a malformed header line, headers over 8 KiB (a preamble counts against
-// part 1's), more than 64 parts, ...); a refused body leaves no parts.
+// preamble and the epilogue are ignored. Header values are RFC 2047-decoded ("=?utf-8?B?...?="),
+// and quoted parameter values lose their backslashes (`\x` is `x`). InvalidArgument, with the
+// reason, for a body that does not follow the format (no opening boundary, no closing boundary, a
+// part without a Content-Disposition form-data header or without a name, a malformed header line,
+// headers over 8 KiB (a preamble counts against part 1's), more than 64 parts, ...); a refused body
+// leaves no parts.
 Status ParseMultipart(std::string_view body, std::string_view boundary,
                       std::vector<FormPart>* parts);
 
