@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "fcgi/base/reason_text.h"
+
 namespace devserver::extract {
 namespace {
 
@@ -84,21 +86,9 @@ std::string CheckSymlinkTarget(std::string_view member, std::string_view target)
 
 std::string Printable(std::string_view name) {
   // Names can be as long as a pax header allows; an error line only needs to identify one.
+  // Names are UTF-8 text: only control bytes are quoted.
   constexpr size_t kMaxShown = 300;
-  std::string out;
-  for (char c : name.substr(0, kMaxShown)) {
-    if (IsControl(c)) {
-      constexpr char kHex[] = "0123456789abcdef";
-      const auto byte = static_cast<unsigned char>(c);
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  if (name.size() > kMaxShown) out += "...";
-  return out;
+  return ReasonText(name, kMaxShown, true);
 }
 
 MemberSelector::MemberSelector(const MemberFilter& filter)

@@ -93,8 +93,8 @@ class StageJob : public storage::FetchObserver {
 };
 
 void StageJob::Pause(std::chrono::milliseconds duration) {
-  const auto until = std::chrono::steady_clock::now() + duration;
-  while (std::chrono::steady_clock::now() < until && !Cancelled()) {
+  const int64_t until = deps_.env->MonotonicMicros() + duration.count() * 1000;
+  while (deps_.env->MonotonicMicros() < until && !Cancelled()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -128,8 +128,8 @@ Status StageJob::Run() {
 
 Status StageJob::Resolve(const plugin::ArtifactPlugin& plugin, std::vector<ObjectInfo>* needed,
                          plugin::BuildFolder* folder) {
-  const auto give_up_at =
-      std::chrono::steady_clock::now() + std::chrono::seconds(deps_.config->object_wait_s);
+  const int64_t give_up_at =
+      deps_.env->MonotonicMicros() + int64_t{deps_.config->object_wait_s} * 1'000'000;
   int64_t seen_round = 0;
   for (;;) {
     state::Listing listing;
@@ -170,7 +170,7 @@ Status StageJob::Resolve(const plugin::ArtifactPlugin& plugin, std::vector<Objec
       if (s.ok()) return s;
     }
     // NotFound: not uploaded (yet). Look again until the configured wait is over.
-    if (s.code() != Status::Code::kNotFound || std::chrono::steady_clock::now() >= give_up_at ||
+    if (s.code() != Status::Code::kNotFound || deps_.env->MonotonicMicros() >= give_up_at ||
         Cancelled()) {
       return s.code() == Status::Code::kNotFound ? Status::Failed(s.message()) : s;
     }

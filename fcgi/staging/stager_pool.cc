@@ -48,6 +48,12 @@ void StagerPool::Loop() {
       SweepBuild(deps_, a.build);
       waiters_->Poke();
     }
+    if (s.ok() && claim && (draining_ || stopping_)) {
+      // Claimed just as the worker began to drain or stop: work it must not start.
+      Status released = deps_.db->Release(*claim);
+      if (!released.ok()) DS_LOG(kWarning) << released.message();
+      break;
+    }
     if (s.ok() && claim) {
       ++busy_;
       DS_LOG(kInfo) << "staging " << claim->build << " " << claim->artifact << " (attempt "

@@ -70,7 +70,12 @@ TEST_F(StagerPoolTest, DrainingFinishesWhatItStagesAndClaimsNothingNew) {
   StartPool(2);
   Want({"autotest"});
   pool_->Wake();
-  ASSERT_TRUE(WaitFor("autotest", ArtifactState::kStaging));
+  // Under way: claimed, and its stager at work (a claim that meets a drain is given back).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (pool_->busy() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(pool_->busy(), 1);
   pool_->Drain();
   Want({"stateful"});
   pool_->Wake();

@@ -220,6 +220,12 @@ TEST_F(StagingTest, BadInputIsRefusedAndCreatesNothing) {
        "nothing to stage: give artifacts= and/or files="},
       {"/stage?archive_url=gs://" + kBucket + "/a/b&files=../x", 400,
        "files: '../x' is not a plain file name"},
+      // The files plugin's own rule, asked before anything is queued (once a queued row that
+      // failed with a 500).
+      {"/stage?archive_url=gs://" + kBucket + "/a/b&files=a..b", 400,
+       "files: 'a..b' is not a plain file name"},
+      {"/is_staged?archive_url=gs://" + kBucket + "/a/b&files=.hidden", 400,
+       "files: '.hidden' is not a plain file name"},
       {"/stage?archive_url=gs://" + kBucket + "/a/b&artifacts=stateful&async=maybe", 400,
        "async must be True or False, not 'maybe'"},
   };
@@ -232,6 +238,7 @@ TEST_F(StagingTest, BadInputIsRefusedAndCreatesNothing) {
   }
   HttpResult unknown = Get("/stage?archive_url=gs://" + kBucket + "/a/b&artifacts=no_such");
   EXPECT_EQ(unknown.body.rfind("unknown artifact 'no_such'; known: ", 0), 0u) << unknown.body;
+  EXPECT_EQ(Sql("SELECT count(*) FROM artifacts"), "0");  // nothing was queued
   EXPECT_TRUE(std::filesystem::is_empty(service_.state_dir() + "/static"));
   EXPECT_EQ(Sql("SELECT count(*) FROM builds"), "0");
 }
