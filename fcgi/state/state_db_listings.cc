@@ -4,6 +4,22 @@
 #include "fcgi/state/state_db_sql.h"
 
 namespace devserver::state {
+namespace {
+
+// Binds ?1 build, ?2 name, ?3 size, ?4 generation, ?5 crc32c, ?6 md5: what writes of a listed
+// object share.
+Binder BindObject(const std::string& build, const ListedObject& object) {
+  return [&build, &object](Statement& st) {
+    st.Bind(1, build)
+        .Bind(2, object.name)
+        .Bind(3, object.size)
+        .Bind(4, object.generation)
+        .Bind(5, object.crc32c)
+        .Bind(6, object.md5);
+  };
+}
+
+}  // namespace
 
 Status StateDb::GetListing(const std::string& build, Listing* listing, bool* found) {
   CheckProcess();
@@ -66,14 +82,7 @@ Status StateDb::PutListing(const std::string& build, Listing* listing) {
             "INSERT INTO listed_objects (build, name, size, generation, crc32c, md5) "
             "VALUES (?1, ?2, ?3, nullif(?4, 0), nullif(?5, ''), nullif(?6, '')) "
             "ON CONFLICT (build, name) DO NOTHING",
-            [&](Statement& st) {
-              st.Bind(1, build)
-                  .Bind(2, object.name)
-                  .Bind(3, object.size)
-                  .Bind(4, object.generation)
-                  .Bind(5, object.crc32c)
-                  .Bind(6, object.md5);
-            });
+            BindObject(build, object));
   }
   if (s.ok()) s = txn.Commit();
   return s;
@@ -85,14 +94,7 @@ Status StateDb::UpdateListedObject(const std::string& build, const ListedObject&
   return Run(&db_,
              "UPDATE listed_objects SET size = ?3, generation = nullif(?4, 0), "
              "  crc32c = nullif(?5, ''), md5 = nullif(?6, '') WHERE build = ?1 AND name = ?2",
-             [&](Statement& st) {
-               st.Bind(1, build)
-                   .Bind(2, object.name)
-                   .Bind(3, object.size)
-                   .Bind(4, object.generation)
-                   .Bind(5, object.crc32c)
-                   .Bind(6, object.md5);
-             });
+             BindObject(build, object));
 }
 
 }  // namespace devserver::state
