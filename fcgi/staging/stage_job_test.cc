@@ -44,6 +44,7 @@ TEST_F(StageJobTest, StagesAndLeavesNothingButTheArtifact) {
 // the claim all along, so another stager never gets it, and one attempt does it.
 TEST_F(StageJobTest, LongExtractionKeepsTheClaim) {
   std::vector<testing::TestEntry> files;
+  files.reserve(12);
   for (int i = 0; i < 12; ++i) {
     files.push_back(TestFile("autotest/t" + std::to_string(i) + "/control", "x"));
   }
@@ -77,6 +78,7 @@ TEST_F(StageJobTest, LongExtractionKeepsTheClaim) {
 // nothing and takes away only its own staging directory; the new owner stages the artifact.
 TEST_F(StageJobTest, AStagerThatLostItsClaimPublishesNothing) {
   std::vector<testing::TestEntry> files;
+  files.reserve(6);
   for (int i = 0; i < 6; ++i) {
     files.push_back(TestFile("autotest/t" + std::to_string(i) + "/control", "old"));
   }

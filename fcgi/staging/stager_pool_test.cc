@@ -37,6 +37,7 @@ class StagerPoolTest : public StagingUnitTest {
   // An autotest.tar whose unpacking takes `files` x `delay_ms`.
   void SlowAutotest(int files, int delay_ms) {
     std::vector<testing::TestEntry> entries;
+    entries.reserve(files);
     for (int i = 0; i < files; ++i) {
       entries.push_back(TestFile("autotest/t" + std::to_string(i) + "/control", "x"));
     }

@@ -28,7 +28,8 @@ class TempDirTest : public ::testing::Test {
   }
   bool Exists(const std::string& name) { return fs::exists(build_.Sub(name)); }
   // A sweep by a stager of `artifact` holding `token`, where only `live` tokens are live.
-  TempDirSweep Sweep(int64_t token, const std::string& artifact, std::set<int64_t> live = {}) {
+  TempDirSweep Sweep(int64_t token, const std::string& artifact,
+                     const std::set<int64_t>& live = {}) {
     TempDirSweep sweep;
     sweep.claim_live = [live](int64_t t) { return live.count(t) != 0; };
     sweep.awaits_adoption = [](const std::string&) { return false; };

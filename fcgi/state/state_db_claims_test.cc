@@ -18,6 +18,7 @@ class ClaimsTest : public StateDbTest {
     std::vector<StagedFile> files;
     EXPECT_TRUE(db_->Files(kBuild, artifact, &files).ok());
     std::vector<std::string> paths;
+    paths.reserve(files.size());
     for (const StagedFile& f : files) paths.push_back(f.path + ":" + std::to_string(f.size));
     return paths;
   }

@@ -44,6 +44,15 @@ class CoreTest : public ReliabilityTest {
     for (std::string line; std::getline(in, line);) ++lines;
     return lines;
   }
+  // `n` callers of `target` at once.
+  std::vector<std::future<HttpResult>> GetConcurrently(const std::string& target, int n) {
+    std::vector<std::future<HttpResult>> calls;
+    calls.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      calls.push_back(std::async(std::launch::async, [this, target] { return Get(target); }));
+    }
+    return calls;
+  }
   int LogCount(const std::string& text) {
     const std::string log = service_.Log();
     int n = 0;
@@ -69,6 +78,7 @@ class CoreTest : public ReliabilityTest {
 TEST_F(CoreTest, ExtractionLongerThanTheLeaseKeepsItsClaim) {
   FakeBuild b = PutBuild("R99-300.0.0");
   std::vector<TestEntry> files;
+  files.reserve(24);
   for (int i = 0; i < 24; ++i) {
     files.push_back(TestFile("autotest/client/t" + std::to_string(i) + "/control", "x"));
   }
@@ -204,11 +214,8 @@ TEST_F(CoreTest, ManyCallersReadTheManifestOnceAndEachObjectOnce) {
   }
   fake_->PutObject(kBucket, b.folder + "/UPLOADED", manifest);
   fake_->AddFault(b.Key(b.FullName()), Fault().PaceBps(4 << 20));  // callers pile up
-  std::vector<std::future<HttpResult>> calls;
-  for (int i = 0; i < 64; ++i) {
-    calls.push_back(
-        std::async(std::launch::async, [&] { return Get("/download?archive_url=" + b.Url()); }));
-  }
+  std::vector<std::future<HttpResult>> calls =
+      GetConcurrently("/download?archive_url=" + b.Url(), 64);
   for (auto& call : calls) EXPECT_EQ(call.get().body, "Success");
   ASSERT_EQ(Get("/wait_for_status?archive_url=" + b.Url()).body, "Success");
   fakegcs::CounterSnapshot counters = fake_->Counters();
@@ -225,11 +232,8 @@ TEST_F(CoreTest, ManyCallersReadTheManifestOnceAndEachObjectOnce) {
 TEST_F(CoreTest, WithoutAManifestTheFolderIsListedOnce) {
   FakeBuild b = PutBuild("R99-306.0.0");
   fake_->Reset();
-  std::vector<std::future<HttpResult>> calls;
-  for (int i = 0; i < 16; ++i) {
-    calls.push_back(
-        std::async(std::launch::async, [&] { return Get("/download?archive_url=" + b.Url()); }));
-  }
+  std::vector<std::future<HttpResult>> calls =
+      GetConcurrently("/download?archive_url=" + b.Url(), 16);
   for (auto& call : calls) EXPECT_EQ(call.get().body, "Success");
   ASSERT_EQ(Get("/wait_for_status?archive_url=" + b.Url()).body, "Success");
   EXPECT_EQ(fake_->Counters().list, 1u);
@@ -263,11 +267,8 @@ TEST_F(CoreTest, ReadsCountAsUse) {
 TEST_F(CoreTest, ReloadWhileCallersWaitLosesNothing) {
   FakeBuild b = PutBuild("R99-308.0.0", 4 << 20);
   fake_->AddFault(b.Key(b.FullName()), Fault().PaceBps(1 << 20));  // four seconds
-  std::vector<std::future<HttpResult>> calls;
-  for (int i = 0; i < 8; ++i) {
-    calls.push_back(
-        std::async(std::launch::async, [&] { return Get("/download?archive_url=" + b.Url()); }));
-  }
+  std::vector<std::future<HttpResult>> calls =
+      GetConcurrently("/download?archive_url=" + b.Url(), 8);
   ASSERT_TRUE(
       PollUntil([&] { return Upstream(b, b.FullName()).media_bytes > (512 << 10); }, 10000));
   const std::vector<pid_t> old_workers = service_.WorkerPids();
