@@ -67,9 +67,14 @@ Status WaitForStatus(const ServiceInfo& service, const Request& req, Response* r
   ArtifactStatuses statuses;
   s = service.staging->Check(ref, BackgroundArtifacts(), &statuses);
   if (!s.ok()) return s;
-  bool any = false;
-  for (const auto& st : statuses) any = any || st.state != ArtifactState::kMissing;
-  if (!any) return Status::Failed("No download for the given archive_url found.");
+  // /download queues the whole background set at once: a build where any of it was never
+  // asked for (or was cleaned or evicted since) had no /download to wait for. Waiting for the
+  // rest would answer for files nobody is staging.
+  for (const auto& st : statuses) {
+    if (st.state == ArtifactState::kMissing) {
+      return Status::Failed("No download for the given archive_url found.");
+    }
+  }
   if (!AllSettled(statuses)) {
     s = WaitUntilSettled(service, req, ref, BackgroundArtifacts(), &statuses);
     if (!s.ok()) return s;
@@ -135,14 +140,16 @@ void RegisterStagingEndpoints(const ServiceInfo& service, Router* router) {
            "staged, 500 with the recorded cause if it failed, 503 if it is still staging "
            "after [timeouts] max_wait. Concurrent calls for one build share one download.\n",
        ServiceHandler(service, Download)});
-  router->Add({"/wait_for_status",
-               {"GET"},
-               "Wait for the background artifacts /download started.",
-               std::string("GET /wait_for_status?archive_url=...\n\n") + kBuildDoc +
-                   "\n'Success' once autotest and delta_payloads are staged; 500 with the cause if "
-                   "it failed; "
-                   "500 'No download for the given archive_url found.' if nobody asked.\n",
-               ServiceHandler(service, WaitForStatus)});
+  router->Add(
+      {"/wait_for_status",
+       {"GET"},
+       "Wait for the background artifacts /download started.",
+       std::string("GET /wait_for_status?archive_url=...\n\n") + kBuildDoc +
+           "\n'Success' once autotest and delta_payloads are staged; 500 with the cause if "
+           "it failed; "
+           "500 'No download for the given archive_url found.' if the background set was not "
+           "asked for (no /download of the build).\n",
+       ServiceHandler(service, WaitForStatus)});
   router->Add({"/stage",
                {"GET", "POST"},
                "Stage named artifacts and files of a build.",

@@ -76,6 +76,12 @@ TEST_F(StagingTest, WaitForStatusSurvivesARestartWithoutNewDownloads) {
   HttpResult never = Get("/wait_for_status?archive_url=" + b.Url());
   EXPECT_EQ(never.status, 500);
   EXPECT_EQ(never.body, "No download for the given archive_url found.");
+  // Staged in part through /stage: still no /download to wait for (it once waited for
+  // delta_payloads and then answered that autotest "was removed while staging").
+  ASSERT_EQ(Get("/stage?archive_url=" + b.Url() + "&artifacts=delta_payloads").body, "Success");
+  HttpResult partial = Get("/wait_for_status?archive_url=" + b.Url());
+  EXPECT_EQ(partial.status, 500);
+  EXPECT_EQ(partial.body, "No download for the given archive_url found.");
 
   ASSERT_EQ(Get("/download?archive_url=" + b.Url()).body, "Success");
   ASSERT_EQ(Get("/wait_for_status?archive_url=" + b.Url()).body, "Success");
