@@ -96,13 +96,15 @@ bool CanConnectTcp(const std::string& host_port) {
   return ok;
 }
 
-// Polls `ready` until it holds, `child` exits, or 20 s pass.
-Status WaitUntilReady(const std::string& what, pid_t child, const std::function<bool()>& ready) {
+// Polls `ready` until it holds, `*child` exits, or 20 s pass. A child that exited has been
+// reaped: *child becomes -1, so nobody waits for (or signals) its pid again.
+Status WaitUntilReady(const std::string& what, pid_t* child, const std::function<bool()>& ready) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     if (ready()) return Status::Ok();
     int status = 0;
-    if (waitpid(child, &status, WNOHANG) == child) {
+    if (waitpid(*child, &status, WNOHANG) == *child) {
+      *child = -1;
       return Status::Failed(what + " exited during start-up (see its messages above)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -301,7 +303,7 @@ int Launcher::Run() {
                             std::to_string(pool_pid_) + "\n");
   }
   if (s.ok()) {
-    s = WaitUntilReady("devserver-fcgi", pool_pid_, [&] {
+    s = WaitUntilReady("devserver-fcgi", &pool_pid_, [&] {
       return config_.socket[0] == '/' ? CanConnectUnix(config_.socket)
                                       : CanConnectTcp(config_.socket);
     });
@@ -312,7 +314,7 @@ int Launcher::Run() {
         &nginx_pid_);
   }
   if (s.ok()) {
-    s = WaitUntilReady("nginx", nginx_pid_, [&] { return CanConnectTcp(options_.listen); });
+    s = WaitUntilReady("nginx", &nginx_pid_, [&] { return CanConnectTcp(options_.listen); });
   }
   if (!s.ok()) {
     StopChildren();

@@ -1,7 +1,10 @@
 #include "fcgi/staging/publication.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <set>
+#include <unordered_set>
 #include <vector>
 
 #include "fcgi/base/log.h"
@@ -15,8 +18,9 @@ namespace fs = std::filesystem;
 constexpr size_t kFilesSyncedOneByOne = 16;
 
 struct Output {
-  std::vector<state::StagedFile> files;
-  std::vector<bool> regular;  // per file: a regular file (else a symlink)
+  std::vector<state::StagedFile> files;  // files and symlinks, relative to the output dir
+  std::vector<bool> regular;             // per file: a regular file (else a symlink)
+  std::vector<std::string> dirs;         // directories, relative to the output dir
 };
 
 Status ListOutput(const std::string& out_dir, Output* out) {
@@ -24,9 +28,13 @@ Status ListOutput(const std::string& out_dir, Output* out) {
   for (auto it = fs::recursive_directory_iterator(out_dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     const fs::directory_entry& entry = *it;
-    if (entry.is_directory(ec) && !entry.is_symlink(ec)) continue;
+    const std::string rel = entry.path().lexically_relative(out_dir).string();
+    if (entry.is_directory(ec) && !entry.is_symlink(ec)) {
+      out->dirs.push_back(rel);
+      continue;
+    }
     state::StagedFile file;
-    file.path = entry.path().lexically_relative(out_dir).string();
+    file.path = rel;
     bool regular = false;
     if (entry.is_symlink(ec)) {
       file.size = 0;
@@ -43,18 +51,81 @@ Status ListOutput(const std::string& out_dir, Output* out) {
   return Status::Ok();
 }
 
-// The directories below (and including) `build_dir` that hold the files' new names.
-std::set<std::string> ParentDirs(const std::string& build_dir,
-                                 const std::vector<state::StagedFile>& files) {
-  std::set<std::string> dirs = {build_dir};
-  for (const state::StagedFile& f : files) {
-    for (fs::path up = fs::path(build_dir + "/" + f.path).parent_path();
-         up.string().size() > build_dir.size(); up = up.parent_path()) {
-      if (!dirs.insert(up.string()).second) break;
+// Moves an output tree into the build directory with as few renames as it can, because they
+// run inside the state's write transaction, which every worker's heartbeats wait for: a
+// directory the build does not have yet moves whole (an unpacked tree of 12,000 files is one
+// rename), one it has is merged entry by entry. Files to keep (another artifact lists them)
+// stay where they are. A failure puts back what moved.
+class TreeMover {
+ public:
+  TreeMover(Env* env, std::string out_dir, std::string build_dir,
+            const std::unordered_set<std::string>& keep)
+      : env_(env), out_dir_(std::move(out_dir)), build_dir_(std::move(build_dir)), keep_(keep) {
+    for (const std::string& path : keep_) {
+      for (size_t slash = path.find('/'); slash != std::string::npos;
+           slash = path.find('/', slash + 1)) {
+        dirs_with_kept_.insert(path.substr(0, slash));
+      }
     }
   }
-  return dirs;
-}
+
+  Status Move(const std::string& rel_dir) {
+    std::error_code ec;
+    const std::string from_dir = rel_dir.empty() ? out_dir_ : out_dir_ + "/" + rel_dir;
+    std::vector<fs::directory_entry> entries;
+    for (const auto& entry : fs::directory_iterator(from_dir, ec)) entries.push_back(entry);
+    if (ec) return Status::IOError("walking " + from_dir, ec.value());
+    for (const fs::directory_entry& entry : entries) {
+      const std::string name = entry.path().filename().string();
+      const std::string rel = rel_dir.empty() ? name : rel_dir + "/" + name;
+      const std::string dest = build_dir_ + "/" + rel;
+      struct stat st {};
+      const bool dest_exists = lstat(dest.c_str(), &st) == 0;
+      const bool is_dir = entry.is_directory(ec) && !entry.is_symlink(ec);
+      Status s;
+      if (is_dir && dest_exists && S_ISDIR(st.st_mode)) {
+        s = Move(rel);  // the build has this directory: merge into it
+      } else if (is_dir && (dest_exists || dirs_with_kept_.count(rel) != 0)) {
+        return Status::Failed(dest + " is in the way of the directory " + rel);
+      } else if (keep_.count(rel) != 0) {
+        continue;  // another artifact's file: left as it is
+      } else {
+        s = Rename(entry.path().string(), dest);
+      }
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  void PutBack() {
+    for (auto it = moved_.rbegin(); it != moved_.rend(); ++it) {
+      Status s = env_->Rename(it->second, it->first);
+      if (!s.ok()) DS_LOG(kWarning) << "putting back after a failed publication: " << s.message();
+    }
+    moved_.clear();
+  }
+
+  // The directories that got new names.
+  std::set<std::string> Parents() const {
+    std::set<std::string> parents;
+    for (const auto& [from, to] : moved_) parents.insert(fs::path(to).parent_path().string());
+    return parents;
+  }
+
+ private:
+  Status Rename(const std::string& from, const std::string& to) {
+    Status s = env_->Rename(from, to);
+    if (s.ok()) moved_.emplace_back(from, to);
+    return s;
+  }
+
+  Env* const env_;
+  const std::string out_dir_;
+  const std::string build_dir_;
+  const std::unordered_set<std::string>& keep_;
+  std::unordered_set<std::string> dirs_with_kept_;  // directories above a kept file
+  std::vector<std::pair<std::string, std::string>> moved_;
+};
 
 }  // namespace
 
@@ -65,6 +136,7 @@ Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, St
   Status s = ListOutput(out_dir, &out);
   if (!s.ok()) return s;
 
+  // Data first: everything is durable before it gets its public name.
   const bool bulk = out.files.size() > kFilesSyncedOneByOne;
   if (bulk) {
     s = env->SyncFileSystem(out_dir);
@@ -72,31 +144,28 @@ Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, St
     for (size_t i = 0; s.ok() && i < out.files.size(); ++i) {
       if (out.regular[i]) s = env->SyncPath(out_dir + "/" + out.files[i].path);
     }
+    for (size_t i = 0; s.ok() && i < out.dirs.size(); ++i) {
+      s = env->SyncPath(out_dir + "/" + out.dirs[i]);
+    }
   }
   if (!s.ok()) return s;
-  // Directories are made before the transaction: they hold nothing until the renames.
-  const std::set<std::string> dirs = ParentDirs(build_dir, out.files);
-  for (const std::string& dir : dirs) {
-    s = MakeDirectories(env, dir, 0755);
-    if (!s.ok()) return s;
-  }
   // Downloads are done with: nothing of them may outlive the moment the artifact is staged.
   s = env->RemoveTree(temp->fetch_dir());
   if (!s.ok()) return s;
 
+  std::set<std::string> parents;
   s = db->Publish(claim, out.files, [&](const std::vector<state::StagedFile>& to_place) {
-    std::vector<const state::StagedFile*> moved;
-    for (const state::StagedFile& f : to_place) {
-      Status renamed = env->Rename(out_dir + "/" + f.path, build_dir + "/" + f.path);
-      if (!renamed.ok()) {
-        // Not published: put back what moved, so the build directory shows none of it.
-        for (const state::StagedFile* back : moved) {
-          (void)env->Rename(build_dir + "/" + back->path, out_dir + "/" + back->path);
-        }
-        return renamed;
-      }
-      moved.push_back(&f);
+    std::unordered_set<std::string> keep;
+    for (const state::StagedFile& f : out.files) keep.insert(f.path);
+    for (const state::StagedFile& f : to_place) keep.erase(f.path);
+    TreeMover mover(env, out_dir, build_dir, keep);
+    Status moved = mover.Move("");
+    if (!moved.ok()) {
+      // Not published: the build directory shows none of it.
+      mover.PutBack();
+      return moved;
     }
+    parents = mover.Parents();
     // What is left (files another artifact provides, empty directories, the lock) goes with
     // the staging directory, before anyone can see the artifact staged.
     Status removed = temp->Remove();
@@ -110,7 +179,7 @@ Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, St
   if (bulk) {
     s = env->SyncFileSystem(build_dir);
   } else {
-    for (const std::string& dir : dirs) {
+    for (const std::string& dir : parents) {
       if (s.ok()) s = env->SyncPath(dir);
     }
   }

@@ -74,6 +74,39 @@ TEST_F(StageJobTest, LongExtractionKeepsTheClaim) {
   EXPECT_EQ(Read("autotest/t11/control"), "x");
 }
 
+// Publication renames inside the state's write transaction, which every worker's lease
+// renewals wait for: an unpacked tree the build does not have yet moves in one rename, and a
+// tree it has (test_suites first, then autotest) is merged without losing either's files.
+TEST_F(StageJobTest, AnUnpackedTreeMovesIntoPlaceWithFewRenames) {
+  std::vector<testing::TestEntry> files;
+  files.reserve(200);
+  for (int i = 0; i < 200; ++i) {
+    files.push_back(TestFile("autotest/client/t" + std::to_string(i) + "/control", "x"));
+  }
+  files.push_back(TestFile("autotest/test_suites/control.bvt", "autotest's copy"));
+  PutArchive("autotest.tar", files);
+  testing::ArchiveOptions bzip2;
+  bzip2.compression = testing::Compression::kBzip2;
+  ASSERT_EQ(
+      testing::WriteTestArchive(dir_.Sub("archive/bucket/") + kFolder + "/test_suites.tar.bz2",
+                                {TestFile("autotest/test_suites/control.bvt", "suite")}, bzip2),
+      "");
+  FaultRule count_renames = Rule(FaultOp::kRename, "/out/autotest", 0);
+  count_renames.delay_ms = 1;  // a fault that only counts
+  count_renames.count = FaultRule::kUnlimited;
+  env_.Add(count_renames);
+  Want({"test_suites"});
+  ASSERT_TRUE(RunStageJob(deps_, MustClaim(alice_)).ok());
+  EXPECT_EQ(env_.Injected(FaultOp::kRename), 1);  // autotest/ did not exist: one rename
+  Want({"autotest"});
+  ASSERT_TRUE(RunStageJob(deps_, MustClaim(alice_)).ok());
+  // autotest/ exists now: its client/ moves whole; test_suites/ is excluded from autotest.
+  EXPECT_EQ(env_.Injected(FaultOp::kRename), 2);
+  EXPECT_EQ(Read("autotest/client/t199/control"), "x");
+  EXPECT_EQ(Read("autotest/test_suites/control.bvt"), "suite");
+  EXPECT_EQ(StatusOf("autotest").state, ArtifactState::kStaged);
+}
+
 // A stager whose claim is taken over while it works (its worker was declared dead) places
 // nothing and takes away only its own staging directory; the new owner stages the artifact.
 TEST_F(StageJobTest, AStagerThatLostItsClaimPublishesNothing) {

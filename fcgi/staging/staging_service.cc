@@ -1,6 +1,7 @@
 #include "fcgi/staging/staging_service.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -99,6 +100,7 @@ Status StagingService::Start(const Config& config, int reads_fd,
         std::chrono::seconds(config.cache_check_interval_s));
   }
   if (reads_fd >= 0) {
+    started->reads_fd_ = reads_fd;
     state::StateDb* db = started->db_.get();
     started->reads_ = std::make_unique<ReadRecorder>(
         reads_fd, config.static_root,
@@ -127,9 +129,16 @@ void StagingService::Shutdown() {
   // The signal thread and the worker's main thread may both get here.
   std::lock_guard<std::mutex> lock(ending_mu_);
   if (stagers_) stagers_->Stop();
-  if (janitor_) janitor_->Stop();
-  if (reads_) reads_->Stop();
   if (waiters_) waiters_->Shutdown();
+  if (reads_) reads_->Stop();
+  // This worker's copy of the reads socket goes at once: a pool started after this one's
+  // master died must find the socket free while this worker still finishes.
+  if (reads_fd_ >= 0) {
+    close(reads_fd_);
+    reads_fd_ = -1;
+  }
+  // Last: an eviction under way finishes removing its build first.
+  if (janitor_) janitor_->Stop();
 }
 
 Status StagingService::Request(const BuildRef& ref, const std::vector<std::string>& artifacts,

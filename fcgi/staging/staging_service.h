@@ -36,7 +36,7 @@ class StagingService {
   // Called in the worker after fork(): takes this process's liveness lock, opens (creating
   // or migrating) <state_dir>/state.db, returns dead owners' rows to the queue, loads the
   // plugins, connects storage and starts the stagers and the janitor, and a recorder of
-  // reads under /static/ on `reads_fd` unless it is -1.
+  // reads under /static/ on `reads_fd` unless it is -1 (the service closes it at Shutdown).
   static Status Start(const Config& config, int reads_fd, std::unique_ptr<StagingService>* service);
   ~StagingService();
 
@@ -96,6 +96,7 @@ class StagingService {
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<Janitor> janitor_;     // none when [cache] eviction_interval is 0
   std::unique_ptr<ReadRecorder> reads_;  // none when reads are not counted
+  int reads_fd_ = -1;  // this worker's copy of the reads socket; closed by Shutdown()
 };
 
 // Where the state lives under [paths] state_dir.

@@ -1,7 +1,9 @@
 #include "fcgi/staging/temp_dir.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cctype>
@@ -21,10 +23,22 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kPrefix = ".staging-";
-constexpr const char* kLockFile = "lock";
 constexpr const char* kArtifactFile = "artifact";
 constexpr const char* kGenerationSuffix = ".generation";
 constexpr const char* kTrashPrefix = ".removing-";
+
+// An exclusive flock on directory `path`: -1 when it is gone or another holds it. (flock works
+// on a directory's descriptor; no file is created, so no sweeper can make a new lock of its own
+// in a directory another is removing.)
+int LockDirectory(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 // Small files of a staging directory: written whole through the Env, read directly.
 Status WriteSmallFile(Env* env, const std::string& path, const std::string& contents) {
@@ -95,9 +109,10 @@ Status StagingTempDir::Create(Env* env, const std::string& build_dir, int64_t to
   bool created = false;
   Status s = env->MakeDirectory(made->path_, 0755, &created);
   if (s.ok() && !created) s = Status::Failed(made->path_ + " already exists");
-  bool held = false;
-  if (s.ok()) s = made->lock_.Lock(made->path_ + "/" + kLockFile, false, &held);
-  if (s.ok() && !held) s = Status::Failed("cannot lock " + made->path_);
+  if (s.ok()) {
+    made->lock_fd_ = LockDirectory(made->path_);
+    if (made->lock_fd_ < 0) s = Status::IOError("lock " + made->path_, errno);
+  }
   if (s.ok()) s = WriteSmallFile(env, made->path_ + "/" + kArtifactFile, artifact + "\n");
   for (const std::string& sub : {made->fetch_dir(), made->out_dir()}) {
     if (s.ok()) s = env->MakeDirectory(sub, 0755, nullptr);
@@ -110,7 +125,9 @@ Status StagingTempDir::Create(Env* env, const std::string& build_dir, int64_t to
   return Status::Ok();
 }
 
-StagingTempDir::~StagingTempDir() = default;
+StagingTempDir::~StagingTempDir() {
+  if (lock_fd_ >= 0) close(lock_fd_);  // releases the lock
+}
 
 Status StagingTempDir::NoteGeneration(const std::string& fetch_path, int64_t generation) {
   return WriteSmallFile(env_, fetch_path + kGenerationSuffix, std::to_string(generation) + "\n");
@@ -127,7 +144,10 @@ BuildTrash::BuildTrash(Env* env, std::string build_dir, const state::Owner& owne
 
 Status BuildTrash::Take(const std::vector<std::string>& paths) {
   bool created = false;
-  Status s = env_->MakeDirectory(dir_, 0700, &created);
+  int err = 0;
+  Status s = env_->MakeDirectory(dir_, 0700, &created, &err);
+  // No build directory (evicted, or never made): none of its files is left to hide.
+  if (err == ENOENT) return Status::Ok();
   if (s.ok() && !created) s = Status::Failed(dir_ + " already exists");
   if (!s.ok()) return s;
   for (const std::string& path : paths) {
@@ -179,10 +199,13 @@ void SweepTempDirs(Env* env, const std::string& build_dir, const TempDirSweep& s
   for (const auto& [token, dir] : dirs) {
     if (sweep.claim_live && sweep.claim_live(token)) continue;
     // A stager that lost its claim may still run (paused, or its heartbeats failed): it holds
-    // the lock, and cleans up after itself once it notices.
-    ExclusiveFileLock lock;
-    bool held = false;
-    if (!lock.Lock(dir + "/" + kLockFile, false, &held).ok() || !held) continue;
+    // the lock, and cleans up after itself once it notices. So does another sweeper.
+    const int lock = LockDirectory(dir);
+    if (lock < 0) continue;
+    struct Unlock {
+      int fd;
+      ~Unlock() { close(fd); }
+    } unlock{lock};
     const std::string artifact = ReadSmallFile(dir + "/" + kArtifactFile);
     if (!sweep.artifact.empty() && artifact == sweep.artifact) {
       Adopt(env, dir, sweep, adopted);

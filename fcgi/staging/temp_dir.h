@@ -2,8 +2,9 @@
 //
 // The directory is named by the claim's fencing token alone (".staging-<token>"): tokens never
 // repeat, so no two stagings share a directory and a sweep never mistakes one for another.
-// nginx refuses names starting with '.', so nothing in it is ever served. It holds:
-//   lock        flock'ed exclusively by its stager for as long as it works in the directory;
+// nginx refuses names starting with '.', so nothing in it is ever served. Its stager holds an
+// exclusive flock on the directory itself for as long as it works in it (a lock file inside
+// could be made again by a sweeper that opens it while another removes it). It holds:
 //   artifact    the artifact's name, so a later stager of the same artifact can adopt it;
 //   fetch/      downloads (flat names), each with "<name>.generation" naming the object
 //               generation its bytes belong to;
@@ -56,7 +57,7 @@ class StagingTempDir {
 
   Env* env_;
   std::string path_;
-  ExclusiveFileLock lock_;
+  int lock_fd_ = -1;  // the directory, flock'ed
 };
 
 // Files of a build directory on their way out (clean=True): moved under a hidden directory of

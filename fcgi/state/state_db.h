@@ -178,8 +178,8 @@ class StateDb {
                    std::vector<Abandoned>* abandoned = nullptr);
 
   // Renews the leases of `beats` and records their progress, in one write transaction.
-  // (*lost)[i] is true when beats[i]'s claim is held by another owner now (or was finished
-  // under it).
+  // (*lost)[i] is true when beats[i]'s claim is held by another owner now; a claim finished
+  // under its own token (published, failed, released) is not renewed, and not lost.
   Status HeartbeatAll(const std::vector<Beat>& beats, std::vector<bool>* lost);
   // One claim's heartbeat: Failed ("claim lost") once another owner holds it.
   Status Heartbeat(const Claim& claim, int64_t bytes_done, std::optional<int64_t> bytes_total);

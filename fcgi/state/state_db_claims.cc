@@ -171,9 +171,17 @@ Status StateDb::HeartbeatAll(const std::vector<Beat>& beats, std::vector<bool>* 
                             .Bind(6, beat.bytes_done)
                             .Bind(7, beat.bytes_total);
                       });
-    if (s.code() == Status::Code::kFailed) {  // this claim is lost; the others go on
-      (*lost)[i] = true;
-      s = Status::Ok();
+    if (s.code() == Status::Code::kFailed) {
+      // Not renewed: lost to another owner, unless the row still carries this claim's token
+      // (its stager published, failed or released it a moment ago: finished, not lost).
+      bool finished = false;
+      s = Run(
+          &db_, "SELECT 1 FROM artifacts WHERE build = ?1 AND artifact = ?2 AND token = ?3",
+          [&](Statement& st) {
+            st.Bind(1, beat.claim.build).Bind(2, beat.claim.artifact).Bind(3, beat.claim.token);
+          },
+          [&](const Statement&) { finished = true; });
+      (*lost)[i] = !finished;
     }
   }
   if (s.ok()) s = txn.Commit();

@@ -122,6 +122,13 @@ TEST_F(ClaimsTest, HeartbeatsOfManyClaimsRenewEachAndReportTheLostOne) {
   liveness_.SetAlive(alice_.lock_path, false);
   ASSERT_TRUE(db_->IsLiveClaim(kept.token, &live).ok());
   EXPECT_FALSE(live);
+  // A claim its own stager just published is finished, not lost (the keeper may beat once
+  // more before its stager lets go of it).
+  liveness_.SetAlive(alice_.lock_path, true);
+  ASSERT_TRUE(db_->Publish(kept, {{"update.gz", 3, "", ""}}).ok());
+  ASSERT_TRUE(db_->HeartbeatAll({{kept, 7, 10}}, &lost).ok());
+  EXPECT_EQ(lost, std::vector<bool>{false});
+  EXPECT_EQ(StatusOf(kept.artifact).state, ArtifactState::kStaged);
 }
 
 TEST_F(ClaimsTest, LostClaimPlacesNothing) {
