@@ -453,8 +453,11 @@ void FaultInjectionEnv::LogFault(FaultOp op, int err, const std::string& path,
                            path + (to.empty() ? "" : " " + to) + "\n";
   const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;  // the fault still happens; only its record is lost
-  // One write(2) with O_APPEND: lines of several processes never interleave.
-  (void)write(fd, line.data(), line.size());
+  // One write(2) with O_APPEND: lines of several processes never interleave. A short or failed
+  // write loses only the record (glibc's fortified write() must not be ignored with a cast).
+  if (write(fd, line.data(), line.size()) < 0) {
+    DS_LOG(kWarning) << "fault log " << log_path_ << ": " << ErrnoText(errno);
+  }
   (void)close(fd);
 }
 
