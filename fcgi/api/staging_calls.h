@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "fcgi/api/service.h"
+#include "fcgi/build/build_ref.h"
 #include "fcgi/http/request.h"
 #include "fcgi/http/response.h"
-#include "fcgi/build/build_ref.h"
 #include "fcgi/staging/staging_service.h"
 
 namespace devserver {

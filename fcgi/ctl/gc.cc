@@ -5,10 +5,10 @@
 
 #include "fcgi/base/env.h"
 #include "fcgi/base/fs.h"
-#include "fcgi/config/config.h"
-#include "fcgi/ctl/service_command.h"
 #include "fcgi/cache/evictor.h"
 #include "fcgi/cache/janitor.h"
+#include "fcgi/config/config.h"
+#include "fcgi/ctl/service_command.h"
 #include "fcgi/state/state_db.h"
 
 namespace devserver {

@@ -6,10 +6,11 @@
 // (StateDb::Publish), the output is renamed into place: a directory the build does not have
 // yet moves whole, one it has is merged, and paths another staged artifact of the build
 // already lists stay as they are. (Every worker's lease renewals wait for that transaction, so
-// it does as few renames as it can: an unpacked tree of thousands of files is one.) A stager that lost its claim therefore
-// never moves a file, and nobody sees the artifact staged before all its files are in place.
-// Last, after the commit, the directories that got new names are made durable; a crash before
-// that can lose a name, which the check on use (/is_staged) notices and stages again.
+// it does as few renames as it can: an unpacked tree of thousands of files is one.) A stager that
+// lost its claim therefore never moves a file, and nobody sees the artifact staged before all its
+// files are in place. Last, after the commit, the directories that got new names are made durable;
+// a crash before that can lose a name, which the check on use (/is_staged) notices and stages
+// again.
 #pragma once
 
 #include <string>
