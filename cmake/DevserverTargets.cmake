@@ -10,8 +10,9 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
 endif()
 
 if(DEVSERVER_SANITIZE)
+  separate_arguments(_devserver_sanitize_codegen UNIX_COMMAND "${DEVSERVER_SANITIZE_CODEGEN}")
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
-                      -fno-omit-frame-pointer)
+                      -fno-omit-frame-pointer ${_devserver_sanitize_codegen})
   add_link_options(-fsanitize=address,undefined)
 endif()
 
@@ -53,6 +54,11 @@ function(devserver_test name)
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main devserver_warnings)
   target_compile_definitions(${name} PRIVATE DEVSERVER_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                              DEVSERVER_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  # A long test starts first under ctest -j (COST orders them), rather than last and alone.
+  set(cost 0)
+  if("stress" IN_LIST ARG_LABELS)
+    set(cost 1000)
+  endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-                       PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+                       PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}" COST ${cost})
 endfunction()
