@@ -276,6 +276,33 @@ std::vector<ConfigKey> MakeKeys() {
                         "Tries per storage request for transient errors (429, 5xx, cut "
                         "connections), with jittered exponential back-off.",
                         &Config::max_attempts, 1, 20));
+  keys.push_back({"storage", "slice_threshold", "64M",
+                  "Objects at least this big (K, M, G: binary units) are downloaded as "
+                  "slice_size byte ranges over up to max_slices parallel connections, as "
+                  "gcloud storage does: one stream from GCS is usually held well below the "
+                  "host's link. 0 = always one stream.",
+                  [](const std::string& v, Config* c) { return ParseSize(v, &c->slice_threshold); },
+                  [](const Config& c) { return RenderSize(c.slice_threshold); }});
+  keys.push_back({"storage", "slice_size", "32M",
+                  "Bytes per slice of a sliced download (at least 1M). A failed slice is "
+                  "retried alone, from where it stopped.",
+                  [](const std::string& v, Config* c) {
+                    int64_t size = 0;
+                    Status s = ParseSize(v, &size);
+                    if (s.ok() && size < (int64_t{1} << 20)) {
+                      s = Status::InvalidArgument("'" + v + "' is below 1M");
+                    }
+                    if (s.ok()) c->slice_size = size;
+                    return s;
+                  },
+                  [](const Config& c) { return RenderSize(c.slice_size); }});
+  keys.push_back(IntKey("storage", "max_slices", "8",
+                        "Slices of one object downloaded at once (connections). 1 = one stream.",
+                        &Config::max_slices, 1, 64));
+  keys.push_back(IntKey("storage", "max_connections", "32",
+                        "Downloads from storage in flight at once on this host, over all "
+                        "workers and stagings: every slice and every single stream holds one.",
+                        &Config::max_connections, 1, 1024));
 
   keys.push_back(IntKey("staging", "max_concurrent", "6",
                         "Artifacts staged at once on this host, over all workers.",

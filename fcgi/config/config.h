@@ -40,6 +40,10 @@ struct Config {
   std::string key_file;  // service-account JSON key for auth = service_account
   int stall_timeout_s = 0;
   int max_attempts = 0;
+  int64_t slice_threshold = 0;  // objects at least this big download in slices; 0 = never
+  int64_t slice_size = 0;
+  int max_slices = 0;       // slices of one object in flight at once
+  int max_connections = 0;  // storage downloads in flight on this host, over all workers
 
   // [staging]
   int max_concurrent = 0;  // stagings at once on this host

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "fcgi/base/log.h"
+#include "fcgi/base/slot_lock.h"
 
 namespace devserver {
 namespace {
@@ -19,39 +20,6 @@ constexpr size_t kMaxManifestBytes = 1 << 20;
 // Builds share this many locks (bytes of the lock file): a collision only makes two builds'
 // first reads wait for each other.
 constexpr uint64_t kLockSlots = 4096;
-constexpr std::chrono::milliseconds kLockPoll{20};
-
-// An open-file-description lock on one byte of a shared file: held by one thread of one
-// process at a time (unlike classic POSIX record locks, threads of a process exclude each
-// other), and dropped by the kernel if the process dies.
-class SlotLock {
- public:
-  ~SlotLock() {
-    if (fd_ >= 0) close(fd_);  // releases the lock
-  }
-
-  Status Lock(const std::string& path, uint64_t slot, const std::function<bool()>& cancelled) {
-    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return Status::IOError("open " + path, errno);
-    struct flock lock {};
-    lock.l_type = F_WRLCK;
-    lock.l_whence = SEEK_SET;
-    lock.l_start = static_cast<off_t>(slot);
-    lock.l_len = 1;
-    // Polled rather than F_OFD_SETLKW, so a stopping worker does not wait out another's read.
-    while (fcntl(fd_, F_OFD_SETLK, &lock) != 0) {
-      if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
-        return Status::IOError("lock " + path, errno);
-      }
-      if (cancelled && cancelled()) return Status::Unavailable("cancelled");
-      std::this_thread::sleep_for(kLockPoll);
-    }
-    return Status::Ok();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 }  // namespace
 

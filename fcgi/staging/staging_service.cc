@@ -33,6 +33,11 @@ Status MakeStore(const Config& config, Env* env, std::unique_ptr<storage::Archiv
   options.key_file = config.key_file;
   options.stall_timeout_ms = config.stall_timeout_s * 1000;
   options.max_attempts = config.max_attempts;
+  options.slice_threshold = static_cast<uint64_t>(config.slice_threshold);
+  options.slice_size = static_cast<uint64_t>(config.slice_size);
+  options.max_slices = config.max_slices;
+  options.max_connections = config.max_connections;
+  options.connections_lock_file = ConnectionsLockPath(config);
   options.env = env;
   return storage::CreateGcsStore(options, store);
 }
@@ -42,6 +47,10 @@ Status MakeStore(const Config& config, Env* env, std::unique_ptr<storage::Archiv
 std::string StateDatabasePath(const Config& config) { return config.state_dir + "/state.db"; }
 
 std::string OwnerLockDir(const Config& config) { return config.state_dir + "/owners"; }
+
+std::string ConnectionsLockPath(const Config& config) {
+  return config.state_dir + "/connections.lock";
+}
 
 Status StagingService::Start(const Config& config, int reads_fd,
                              std::unique_ptr<StagingService>* service) {

@@ -102,5 +102,7 @@ class StagingService {
 // Where the state lives under [paths] state_dir.
 std::string StateDatabasePath(const Config& config);
 std::string OwnerLockDir(const Config& config);
+// The byte locks that cap the host's storage downloads in flight ([storage] max_connections).
+std::string ConnectionsLockPath(const Config& config);
 
 }  // namespace devserver

@@ -80,6 +80,41 @@ bool DetectHardware() { return false; }
 
 const bool kHardware = DetectHardware();
 
+// For Crc32cCombine. A CRC register is a polynomial over GF(2) of degree < 32, stored reflected:
+// bit 31 is the coefficient of x^0. Appending n zero bytes to a message multiplies its raw CRC
+// by x^(8n) mod P, and a CRC is linear in the message, so crc(A.B) = crc(A) * x^(8|B|) + crc(B)
+// (the pre- and post-inversion cancel out of that sum).
+constexpr uint32_t kOne = 1u << 31;  // the polynomial 1
+
+// a * b mod P.
+constexpr uint32_t MultiplyModP(uint32_t a, uint32_t b) {
+  uint32_t product = 0;
+  for (uint32_t bit = kOne; bit != 0; bit >>= 1) {
+    if ((a & bit) != 0) product ^= b;
+    b = (b & 1) != 0 ? (b >> 1) ^ kPolynomial : b >> 1;  // b *= x
+  }
+  return product;
+}
+
+// kPowers[k] = x^(2^k) mod P, so that x^n is a product of at most 64 table entries.
+using Powers = std::array<uint32_t, 64>;
+constexpr Powers MakePowers() {
+  Powers p{};
+  p[0] = kOne >> 1;  // x
+  for (size_t k = 1; k < p.size(); ++k) p[k] = MultiplyModP(p[k - 1], p[k - 1]);
+  return p;
+}
+constexpr Powers kPowers = MakePowers();
+
+// x^(8 * bytes) mod P.
+uint32_t ShiftForBytes(uint64_t bytes) {
+  uint32_t result = kOne;
+  for (size_t k = 3; bytes != 0 && k < kPowers.size(); ++k, bytes >>= 1) {
+    if ((bytes & 1) != 0) result = MultiplyModP(kPowers[k], result);
+  }
+  return result;
+}
+
 }  // namespace
 
 uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
@@ -90,6 +125,10 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
 
 uint32_t Crc32cExtendSoftware(uint32_t crc, const void* data, size_t n) {
   return ~RawSoftware(~crc, static_cast<const unsigned char*>(data), n);
+}
+
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  return MultiplyModP(ShiftForBytes(len_b), crc_a) ^ crc_b;
 }
 
 bool Crc32cIsHardwareAccelerated() { return kHardware; }

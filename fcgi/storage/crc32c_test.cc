@@ -73,6 +73,41 @@ TEST(Crc32cTest, HardwareAndSoftwareAgree) {
   }
 }
 
+TEST(Crc32cTest, CombiningThePiecesOfASplitEqualsTheWhole) {
+  const auto data = RandomBytes(70'001, 3);
+  const uint32_t whole = Crc32c(data.data(), data.size());
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{7}, size_t{4096}, size_t{65'536}, data.size()}) {
+    const uint32_t a = Crc32c(data.data(), cut);
+    const uint32_t b = Crc32c(data.data() + cut, data.size() - cut);
+    EXPECT_EQ(Crc32cCombine(a, b, data.size() - cut), whole) << "cut at " << cut;
+  }
+}
+
+TEST(Crc32cTest, CombiningManySlicesInOrderEqualsTheWhole) {
+  const auto data = RandomBytes(1'000'003, 4);
+  const size_t slice = 65'537;  // not a divisor: the last slice is short
+  uint32_t combined = 0;
+  for (size_t off = 0; off < data.size(); off += slice) {
+    const size_t n = std::min(slice, data.size() - off);
+    combined = Crc32cCombine(combined, Crc32c(data.data() + off, n), n);
+  }
+  EXPECT_EQ(combined, Crc32c(data.data(), data.size()));
+}
+
+TEST(Crc32cTest, CombineHandlesLengthsBeyondFourGiB) {
+  // Zero bytes extend a CRC by the same shift Combine applies, so a long run of zeros checks
+  // the shift for a length that does not fit in 32 bits without hashing 5 GiB.
+  const std::string zeros(1 << 20, '\0');
+  const uint32_t a = Crc("prefix");
+  uint32_t zeros_crc = 0;
+  uint32_t extended = a;
+  for (int i = 0; i < 5 * 1024; ++i) {  // 5 GiB of zeros, 1 MiB at a time
+    zeros_crc = Crc32cExtend(zeros_crc, zeros.data(), zeros.size());
+    extended = Crc32cExtend(extended, zeros.data(), zeros.size());
+  }
+  EXPECT_EQ(Crc32cCombine(a, zeros_crc, uint64_t{5} << 30), extended);
+}
+
 TEST(Crc32cTest, SoftwarePathMatchesKnownValues) {
   const std::string s = "123456789";
   EXPECT_EQ(Crc32cExtendSoftware(0, s.data(), s.size()), 0xE3069283u);

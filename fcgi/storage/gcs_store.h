@@ -35,6 +35,16 @@ struct GcsOptions {
   int backoff_initial_ms = 200;  // jittered exponential back-off between attempts
   int backoff_max_ms = 10000;
   int list_page_size = 1000;  // objects per objects.list page (GCS's maximum)
+  // Objects of at least slice_threshold bytes (0: none) whose generation and CRC32C are known
+  // download as byte ranges of slice_size over up to max_slices connections at once.
+  uint64_t slice_threshold = 0;
+  uint64_t slice_size = uint64_t{32} << 20;
+  int max_slices = 8;
+  // Host-wide cap on media downloads in flight (every slice and stream counts), shared by all
+  // processes that use the same lock file: each one holds a byte lock of it while its request
+  // runs. 0: no cap.
+  int max_connections = 0;
+  std::string connections_lock_file;
   // The downloads' destination files are made through it (and its clock times stalls); null:
   // Env::Default(). Tests pass a FaultInjectionEnv to fail the local disk.
   Env* env = nullptr;

@@ -4,6 +4,8 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/URI.h>
 
+#include <charconv>
+
 #include "tests/fakegcs/http_util.h"
 
 namespace devserver::fakegcs {
@@ -21,6 +23,16 @@ void ControlHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   } else if (path == "/_fake/reset" && method == "POST") {
     state_.counters.Reset();
     state_.faults.Reset();
+    SendJson(response, HTTPResponse::HTTP_OK, "{}");
+  } else if (path == "/_fake/pace" && method == "POST") {
+    const std::string value = QueryValue(uri.getQueryParameters(), "bps");
+    uint64_t bps = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), bps);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
+      SendGcsError(response, 400, "pace needs bps=<bytes per second> (0: no cap)");
+      return;
+    }
+    state_.pace_bps = bps;
     SendJson(response, HTTPResponse::HTTP_OK, "{}");
   } else if (path == "/_fake/fault" && method == "POST") {
     const QueryParams query = uri.getQueryParameters();

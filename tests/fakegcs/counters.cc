@@ -2,6 +2,7 @@
 
 #include <Poco/JSON/Object.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace devserver::fakegcs {
@@ -27,11 +28,22 @@ void Counters::AddMediaBytes(const std::string& object_key, uint64_t n) {
   media_bytes_ += n;
 }
 
+void Counters::StreamStarted() {
+  std::lock_guard lock(mu_);
+  streams_max_ = std::max(streams_max_, ++streams_);
+}
+
+void Counters::StreamEnded() {
+  std::lock_guard lock(mu_);
+  --streams_;
+}
+
 void Counters::Reset() {
   std::lock_guard lock(mu_);
   objects_.clear();
   list_ = 0;
   media_bytes_ = 0;
+  streams_max_ = streams_;
 }
 
 std::string Counters::ToJson() const {
@@ -40,7 +52,8 @@ std::string Counters::ToJson() const {
     std::lock_guard lock(mu_);
     root.set("list", list_);
     root.set("media_bytes", media_bytes_);
-    // Object keys always contain a '/', so they cannot collide with the two totals.
+    root.set("media_streams_max", streams_max_);
+    // Object keys always contain a '/', so they cannot collide with the totals.
     for (const auto& [key, c] : objects_) {
       Poco::JSON::Object::Ptr entry = new Poco::JSON::Object(Poco::JSON_PRESERVE_KEY_ORDER);
       entry->set("media", c.media);

@@ -16,9 +16,13 @@ class Counters {
   void CountList();
   // Body bytes of a media response for `object_key`: added to its own and the total count.
   void AddMediaBytes(const std::string& object_key, uint64_t n);
-  void Reset();
+  // A media response body started or ended: tests read the most sent at once, to check that a
+  // download really runs its connections in parallel (or within a limit).
+  void StreamStarted();
+  void StreamEnded();
+  void Reset();  // the maximum restarts from the streams in flight now
 
-  // {"list": N, "media_bytes": N,
+  // {"list": N, "media_bytes": N, "media_streams_max": N,
   //  "<bucket>/<object>": {"media": N, "metadata": N, "media_bytes": N}, ...}
   std::string ToJson() const;
 
@@ -33,6 +37,8 @@ class Counters {
   std::map<std::string, PerObject> objects_;
   uint64_t list_ = 0;
   uint64_t media_bytes_ = 0;
+  uint64_t streams_ = 0;
+  uint64_t streams_max_ = 0;
 };
 
 }  // namespace devserver::fakegcs

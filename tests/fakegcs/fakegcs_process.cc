@@ -86,6 +86,7 @@ std::string Fault::ToQuery() const {
   add("corrupt_at", corrupt_at);
   add("pace_bps", pace_bps);
   add("count", count);
+  add("range_start", range_start);
   if (all_scopes) q << "&scope=all";
   return q.str();
 }
@@ -246,6 +247,8 @@ CounterSnapshot FakeGcsProcess::Counters() {
       snapshot.list = value.convert<uint64_t>();
     } else if (key == "media_bytes") {
       snapshot.media_bytes = value.convert<uint64_t>();
+    } else if (key == "media_streams_max") {
+      snapshot.media_streams_max = value.convert<uint64_t>();
     } else {
       const auto entry = value.extract<Poco::JSON::Object::Ptr>();
       snapshot.objects[key] = {entry->getValue<uint64_t>("media"),
@@ -260,6 +263,10 @@ void FakeGcsProcess::Reset() { Control("POST", "/_fake/reset"); }
 
 void FakeGcsProcess::AddFault(const std::string& object_key, const Fault& fault) {
   Control("POST", "/_fake/fault?object=" + Encode(object_key) + fault.ToQuery());
+}
+
+void FakeGcsProcess::SetPace(uint64_t bps) {
+  Control("POST", "/_fake/pace?bps=" + std::to_string(bps));
 }
 
 }  // namespace devserver::fakegcs

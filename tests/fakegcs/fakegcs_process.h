@@ -22,6 +22,7 @@ struct Fault {
   std::optional<uint64_t> corrupt_at;
   std::optional<uint64_t> pace_bps;
   std::optional<int64_t> count;
+  std::optional<uint64_t> range_start;  // only requests whose Range starts here (one slice)
   bool all_scopes = false;  // scope=all: status/delay also hit metadata and list requests.
 
   Fault& Status(int v) { return Set(status, v); }
@@ -31,6 +32,7 @@ struct Fault {
   Fault& CorruptAt(uint64_t v) { return Set(corrupt_at, v); }
   Fault& PaceBps(uint64_t v) { return Set(pace_bps, v); }
   Fault& Count(int64_t v) { return Set(count, v); }
+  Fault& RangeStart(uint64_t v) { return Set(range_start, v); }
   Fault& AllScopes() {
     all_scopes = true;
     return *this;
@@ -55,6 +57,7 @@ struct ObjectCounters {
 struct CounterSnapshot {
   uint64_t list = 0;
   uint64_t media_bytes = 0;
+  uint64_t media_streams_max = 0;  // most media bodies being sent at once since the reset
   std::map<std::string, ObjectCounters> objects;  // Keyed "<bucket>/<object>".
 
   // Zeroes for an object that was never requested.
@@ -93,6 +96,9 @@ class FakeGcsProcess {
   CounterSnapshot Counters();
   void Reset();
   void AddFault(const std::string& object_key, const Fault& fault);
+  // Caps every media response stream at `bps` bytes/s (0: no cap), like a real link per
+  // connection. Reset() leaves it.
+  void SetPace(uint64_t bps);
 
  private:
   // POST or GET on the control API; returns the body, throws unless the status is 200.

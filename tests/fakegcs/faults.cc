@@ -38,6 +38,11 @@ std::optional<FaultSpec> ParseFaultSpec(const std::vector<std::pair<std::string,
       ok = ParseNumber(value, v) && v > 0;
       spec.count = v;
       if (ok) continue;
+    } else if (key == "range_start") {
+      uint64_t v = 0;
+      ok = ParseNumber(value, v);
+      spec.range_start = v;
+      if (ok) continue;
     } else {
       uint64_t v = 0;
       ok = ParseNumber(value, v);
@@ -78,8 +83,9 @@ void FaultBook::Reset() {
   faults_.clear();
 }
 
-bool FaultBook::Applies(const FaultSpec& spec, RequestKind kind) {
-  return kind == RequestKind::kMedia || spec.all_scopes;
+bool FaultBook::Applies(const FaultSpec& spec, RequestKind kind, uint64_t range_start) {
+  if (kind == RequestKind::kMedia) return !spec.range_start || *spec.range_start == range_start;
+  return spec.all_scopes && !spec.range_start;
 }
 
 void FaultBook::Merge(const FaultSpec& spec, FaultPlan& plan) {
@@ -96,9 +102,10 @@ void FaultBook::Merge(const FaultSpec& spec, FaultPlan& plan) {
   if (spec.corrupt_at) plan.corrupt_at.push_back(*spec.corrupt_at);
 }
 
-void FaultBook::Consume(std::vector<FaultSpec>& faults, RequestKind kind, FaultPlan& plan) {
+void FaultBook::Consume(std::vector<FaultSpec>& faults, RequestKind kind, uint64_t range_start,
+                        FaultPlan& plan) {
   for (auto it = faults.begin(); it != faults.end();) {
-    if (!Applies(*it, kind)) {
+    if (!Applies(*it, kind, range_start)) {
       ++it;
       continue;
     }
@@ -120,12 +127,12 @@ void FaultBook::Consume(std::vector<FaultSpec>& faults, RequestKind kind, FaultP
   }
 }
 
-FaultPlan FaultBook::Take(const std::string& object_key, RequestKind kind) {
+FaultPlan FaultBook::Take(const std::string& object_key, RequestKind kind, uint64_t range_start) {
   FaultPlan plan;
   std::lock_guard lock(mu_);
   auto it = faults_.find(object_key);
   if (it == faults_.end()) return plan;
-  Consume(it->second, kind, plan);
+  Consume(it->second, kind, range_start, plan);
   if (it->second.empty()) faults_.erase(it);
   return plan;
 }
@@ -136,7 +143,7 @@ FaultPlan FaultBook::TakeForList(const std::string& bucket, const std::string& p
   std::lock_guard lock(mu_);
   for (auto it = faults_.lower_bound(key_prefix);
        it != faults_.end() && it->first.compare(0, key_prefix.size(), key_prefix) == 0;) {
-    Consume(it->second, RequestKind::kList, plan);
+    Consume(it->second, RequestKind::kList, 0, plan);
     it = it->second.empty() ? faults_.erase(it) : std::next(it);
   }
   return plan;

@@ -23,6 +23,9 @@ struct FaultSpec {
   std::optional<uint64_t> pace_bps;     // Throttle the body to this many bytes per second.
   std::optional<int64_t> count;         // Requests left; unset means until reset.
   bool all_scopes = false;              // Also hit metadata and list requests (status, delay).
+  // Only media requests whose Range starts at this byte (one slice of a sliced download); a
+  // request without a Range starts at 0.
+  std::optional<uint64_t> range_start;
 };
 
 // Parses the query parameters of a fault request; on failure returns nullopt and sets `error`.
@@ -46,17 +49,19 @@ class FaultBook {
   void Add(const std::string& object_key, const FaultSpec& spec);
   void Reset();
 
-  // Consumes one use of every fault that applies to a `kind` request on `object_key`.
-  FaultPlan Take(const std::string& object_key, RequestKind kind);
+  // Consumes one use of every fault that applies to a `kind` request on `object_key` whose body
+  // would start at object byte `range_start`.
+  FaultPlan Take(const std::string& object_key, RequestKind kind, uint64_t range_start = 0);
 
   // For a list request over `bucket` with `prefix`: consumes one use of each all-scope fault on
   // an object the listing covers.
   FaultPlan TakeForList(const std::string& bucket, const std::string& prefix);
 
  private:
-  static bool Applies(const FaultSpec& spec, RequestKind kind);
+  static bool Applies(const FaultSpec& spec, RequestKind kind, uint64_t range_start);
   static void Merge(const FaultSpec& spec, FaultPlan& plan);
-  static void Consume(std::vector<FaultSpec>& faults, RequestKind kind, FaultPlan& plan);
+  static void Consume(std::vector<FaultSpec>& faults, RequestKind kind, uint64_t range_start,
+                      FaultPlan& plan);
 
   std::mutex mu_;
   std::map<std::string, std::vector<FaultSpec>> faults_;

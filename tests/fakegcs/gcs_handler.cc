@@ -54,6 +54,17 @@ void SetObjectHeaders(HTTPServerResponse& response, const OpenObject& object,
   response.set("ETag", "\"" + generation + "\"");
 }
 
+// Where the body a media request asks for starts, for faults aimed at one slice: N of
+// "bytes=N-..."; 0 for anything else.
+uint64_t RangeStart(const Poco::Net::HTTPServerRequest& request) {
+  const std::string range = request.get("Range", "");
+  uint64_t start = 0;
+  if (!range.starts_with("bytes=")) return 0;
+  const char* p = range.data() + 6;
+  const auto [end, ec] = std::from_chars(p, range.data() + range.size(), start);
+  return ec == std::errc() && end != p && *end == '-' ? start : 0;
+}
+
 }  // namespace
 
 std::optional<GcsRoute> ParseGcsPath(const std::string& raw_path) {
@@ -203,8 +214,12 @@ void GcsHandler::HandleMetadata(HTTPServerRequest& request, HTTPServerResponse& 
 void GcsHandler::HandleMedia(HTTPServerRequest& request, HTTPServerResponse& response) {
   const std::string key = route_.bucket + "/" + route_.object;
   state_.counters.CountMedia(key);
-  const FaultPlan plan = state_.faults.Take(key, RequestKind::kMedia);
+  FaultPlan plan = state_.faults.Take(key, RequestKind::kMedia, RangeStart(request));
   if (ApplyPreludeFaults(plan, response)) return;
+  const uint64_t connection_pace = state_.pace_bps.load();
+  if (connection_pace != 0 && (!plan.pace_bps || *plan.pace_bps > connection_pace)) {
+    plan.pace_bps = connection_pace;
+  }
 
   const auto object = state_.store.Open(route_.bucket, route_.object);
   if (!object || !GenerationMatches(Query(request), *object)) {
@@ -240,6 +255,11 @@ void GcsHandler::HandleMedia(HTTPServerRequest& request, HTTPServerResponse& res
   // go straight to the socket, bypassing that stream's 4 KiB buffer.
   response.send().flush();
   if (request.getMethod() == "HEAD") return;
+  state_.counters.StreamStarted();
+  struct StreamEnd {
+    Counters& counters;
+    ~StreamEnd() { counters.StreamEnded(); }
+  } stream_end{state_.counters};
   try {
     const BodyEnd how =
         SendBody(socket, object->fd(), begin, end, plan, state_.stop,

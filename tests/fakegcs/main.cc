@@ -21,11 +21,13 @@ struct Options {
   std::string root;
   int port = 0;
   int threads = 256;
+  uint64_t pace_bps = 0;
   bool verbose = false;
 };
 
 void PrintUsage(const char* argv0) {
-  std::cerr << "usage: " << argv0 << " --root DIR [--port P] [--threads N] [--verbose]\n"
+  std::cerr << "usage: " << argv0
+            << " --root DIR [--port P] [--threads N] [--pace-bps B] [--verbose]\n"
             << "  Serves DIR/<bucket>/<object> as a fake GCS JSON API on 127.0.0.1:P\n"
             << "  (P=0 picks a free port). Prints 'listening on 127.0.0.1:<port>' when ready.\n";
 }
@@ -41,6 +43,8 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       o.port = std::atoi(argv[++i]);
     } else if (arg == "--threads" && has_value) {
       o.threads = std::atoi(argv[++i]);
+    } else if (arg == "--pace-bps" && has_value) {
+      o.pace_bps = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--verbose") {
       o.verbose = true;
     } else {
@@ -74,6 +78,7 @@ int main(int argc, char** argv) {
     Poco::File(options.root).createDirectories();
     devserver::fakegcs::ServerState state(options.root);
     state.verbose = options.verbose;
+    state.pace_bps = options.pace_bps;
 
     Poco::Net::ServerSocket socket(
         Poco::Net::SocketAddress("127.0.0.1", static_cast<Poco::UInt16>(options.port)), 1024);

@@ -1,6 +1,8 @@
 // Everything the request handlers share for the lifetime of the server.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "tests/fakegcs/counters.h"
@@ -18,6 +20,10 @@ struct ServerState {
   Counters counters;
   StopSignal stop;
   bool verbose = false;
+  // Bytes/s of every media response stream (0: as fast as it goes), as a real network caps
+  // each connection; a pace_bps fault on an object may slow one further. --pace-bps, or
+  // POST /_fake/pace?bps=B.
+  std::atomic<uint64_t> pace_bps{0};
 };
 
 }  // namespace devserver::fakegcs
