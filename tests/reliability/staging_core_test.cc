@@ -119,6 +119,23 @@ TEST_F(SlowHeadTest, SlowResponseHeadKeepsItsClaim) {
   EXPECT_EQ(Static(b, "update.gz"), b.full);
 }
 
+// /download answers when full_payload, stateful and test_suites are staged: they download at
+// the same time (the fake sees three bodies in flight at once), not one after another.
+TEST_F(CoreTest, DownloadFetchesItsForegroundArtifactsAtOnce) {
+  FakeBuild b = PutBuild("R99-302.0.0", 512 << 10);
+  for (const std::string& name :
+       {b.FullName(), std::string("stateful.tgz"), std::string("test_suites.tar.bz2")}) {
+    // Each body takes two seconds, so downloads started together overlap.
+    const uint64_t size = fs::file_size(fake_->ObjectPath(kBucket, b.folder + "/" + name));
+    fake_->AddFault(b.Key(name), Fault().PaceBps(std::max<uint64_t>(size / 2, 1)));
+  }
+  HttpResult r = Get("/download?archive_url=" + b.Url());
+  ASSERT_EQ(r.status, 200) << r.body << service_.Log();
+  EXPECT_EQ(r.body, "Success");
+  EXPECT_GE(fake_->Counters().media_streams_max, 3u);
+  EXPECT_EQ(Static(b, "update.gz"), b.full);
+}
+
 // files=foo while files=foo-bar downloads: the two stagings' directories must not be mistaken
 // for one another (once, ".staging-file:foo-" was a prefix of foo-bar's directory).
 TEST_F(CoreTest, StagingOneFileLeavesAnotherFilesLiveDirectoryAlone) {

@@ -97,6 +97,54 @@ INSTANTIATE_TEST_SUITE_P(Percent, KillAtProgressTest, ::testing::Values(25, 50, 
                            return "At" + std::to_string(info.param) + "Percent";
                          });
 
+// A sliced download (eight 1 MiB slices, four at a time) whose stager is SIGKILLed half way:
+// the new owner starts the object again (a takeover resumes single streams only) and never
+// mistakes the dead stager's pre-allocated, half-written .part file for a downloaded prefix.
+class SlicedKillTest : public ReliabilityTest {
+ protected:
+  std::vector<std::string> ExtraFlags() override {
+    return {"--slice-threshold=1M", "--slice-size=1M", "--max-slices=4"};
+  }
+};
+
+TEST_F(SlicedKillTest, NewOwnerFetchesTheSlicedObjectAgainAndServesOnlyWholeBytes) {
+  constexpr size_t kSize = 8 << 20;
+  FakeBuild b = PutBuild("R99-3.1.0", kSize);
+  const std::string payload = b.FullName();
+  fake_->AddFault(b.Key(payload), Fault().PaceBps(1 << 20));  // each slice a second
+  StateFile state(StateDbPath());
+  const std::string row = RowOf(b, "full_payload");
+  StaticWatcher watcher(service_.port(), "/static/" + b.folder + "/update.gz", b.full);
+  ASSERT_EQ(Get(StagePath(b, "full_payload") + "&async=True").body, "Success");
+
+  ASSERT_TRUE(PollUntil([&] { return Upstream(b, payload).media_bytes >= kSize / 2; }, 20000));
+  const std::string owner = state.Query("SELECT owner_pid" + row + " AND state = 'staging'");
+  ASSERT_TRUE(IsPid(owner)) << owner;
+  const fakegcs::ObjectCounters at_kill = Upstream(b, payload);
+  ASSERT_EQ(kill(std::stoi(owner), SIGKILL), 0);
+
+  ASSERT_TRUE(PollUntil([&] { return IsStaged(b, "full_payload") == "True"; }, 30000))
+      << service_.Log();
+  ASSERT_TRUE(PollUntil([&] { return watcher.whole() > 0; }, 5000));
+  watcher.Stop();
+  const fakegcs::ObjectCounters total = Upstream(b, payload);
+  std::printf(
+      "[ measure  ] sliced download killed at %llu of %zu bytes: upstream GETs %llu, "
+      "bytes %llu\n",
+      static_cast<unsigned long long>(at_kill.media_bytes), kSize,
+      static_cast<unsigned long long>(total.media),
+      static_cast<unsigned long long>(total.media_bytes));
+  EXPECT_EQ(Static(b, "update.gz"), b.full);
+  EXPECT_GE(at_kill.media, 4u);  // it really was sliced
+  // The dead stager's bytes, then the whole object once more: eight slices.
+  EXPECT_EQ(total.media - at_kill.media, 8u);
+  EXPECT_LE(total.media_bytes, at_kill.media_bytes + (4 << 20) + kSize);
+  EXPECT_EQ(state.Query("SELECT attempts" + row), "2");
+  EXPECT_EQ(watcher.bad(), 0) << watcher.first_bad();
+  EXPECT_TRUE(TempEntries(b).empty());
+  EXPECT_EQ(IntegrityCheck(), "ok");
+}
+
 // Every process of the service dies at once mid-download; the state file says `staging` under
 // owners that no longer exist. Start-up must reclaim those rows, and the build completes.
 TEST_F(ReliabilityTest, WholeServiceKilledMidDownloadIsReclaimedOnStartUp) {
