@@ -6,6 +6,8 @@
 //   chaos --seconds N [--seed S|--seed random] [--workers W] [--builds B] [--clients C]
 //         [--keep-dir] [--fs-faults|--no-fs-faults] [--heavy-files N] [--fault-interval S]
 //         [--cache-mib M]
+//   chaos --self-test    (only the checker's verdicts on made-up journals; also run first
+//                         by every run)
 //
 // It prints the seed first, then a report; the exit status is 1 when any invariant was
 // violated (each violation is one line with its evidence), 2 on a usage error.
@@ -40,7 +42,8 @@ namespace fs = std::filesystem;
 constexpr const char* kUsage =
     "usage: chaos --seconds N [--seed S|random] [--workers W] [--builds B] [--clients C]\n"
     "             [--keep-dir] [--fs-faults|--no-fs-faults] [--heavy-files N]\n"
-    "             [--fault-interval SECONDS] [--cache-mib M]\n";
+    "             [--fault-interval SECONDS] [--cache-mib M]\n"
+    "       chaos --self-test\n";
 
 bool ParseArgs(int argc, char** argv, Options* opt, bool* random_seed) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -298,6 +301,113 @@ std::vector<ObjectRow> UpstreamRows(Context* ctx) {
     }
   }
   return rows;
+}
+
+// The checker's own verdicts on invariant 2's suspects, on made-up journals: a wrong one turns a
+// legitimate 404 into a violation (or excuses a real one) in every run. Run before each run,
+// and alone with --self-test; returns the number of wrong verdicts.
+int SelfTest() {
+  FileModel link;  // what a delta's stateful.tgz link is in the model
+  link.path = "au/R100-1000.0.0_mton/stateful.tgz";
+  link.artifact = "delta_payloads";
+  link.link = true;
+  FileModel update;
+  update.path = "au/R100-1000.0.0_mton/update.gz";
+  update.artifact = "delta_payloads";
+  FileModel stateful;
+  stateful.path = "stateful.tgz";
+  stateful.artifact = "stateful";
+  auto clean = [](int64_t id, int build, const std::string& artifacts, int64_t from, int64_t to) {
+    Event e;
+    e.kind = EventKind::kClean;
+    e.id = id;
+    e.build = build;
+    e.start_ms = from;
+    e.end_ms = to;
+    e.detail = artifacts;
+    return e;
+  };
+  auto eviction = [](int64_t id, const std::string& how, int64_t from, int64_t to) {
+    Event e;
+    e.kind = EventKind::kEviction;
+    e.id = id;
+    e.build = 0;
+    e.start_ms = from;
+    e.end_ms = to;
+    e.detail = how;
+    return e;
+  };
+  struct Case {
+    const char* name;
+    FileModel file;
+    std::vector<Event> events;
+    bool excused;
+    int64_t own_clean = 0;
+  };
+  // "Success" asked at 74.002 s, the file read (404) until 74.289 s, in build 0.
+  const std::vector<Case> cases = {
+      // Seen in a run: /stage?...&clean=True of delta_payloads,test_suites took the links.
+      {"a link while delta_payloads was cleaned",
+       link,
+       {clean(1, 0, "delta_payloads,test_suites", 74280, 74518)},
+       true},
+      {"a link while stateful was cleaned", link, {clean(1, 0, "stateful", 74100, 74110)}, true},
+      {"a link while only test_suites was cleaned",
+       link,
+       {clean(1, 0, "test_suites,file:extra", 74100, 74110)},
+       false},
+      {"a link after delta_payloads was cleaned and before it was asked for",
+       link,
+       {clean(1, 0, "delta_payloads", 70000, 73000)},
+       false},
+      {"a link while another build's delta_payloads was cleaned",
+       link,
+       {clean(1, 1, "delta_payloads", 74100, 74110)},
+       false},
+      {"a link while the request's own clean ran",
+       link,
+       {clean(1, 0, "delta_payloads", 74000, 74010)},
+       false,
+       1},
+      {"a delta's update.gz while stateful was cleaned",
+       update,
+       {clean(1, 0, "stateful", 74100, 74110)},
+       false},
+      {"a delta's update.gz while delta_payloads was cleaned",
+       update,
+       {clean(1, 0, "delta_payloads", 74100, 74110)},
+       true},
+      {"stateful.tgz while delta_payloads was cleaned",
+       stateful,
+       {clean(1, 0, "delta_payloads", 74100, 74110)},
+       false},
+      {"a link while the build directory went, the janitor logging it",
+       link,
+       {eviction(1, kDirectoryGone, 74100, 74150), eviction(2, "janitor (log)", 64300, 74300)},
+       true},
+      {"a link while the build directory went, no eviction logged",
+       link,
+       {eviction(1, kDirectoryGone, 74100, 74150)},
+       false},
+  };
+  int wrong = 0;
+  for (const Case& c : cases) {
+    Suspect s;
+    s.kind = Suspect::Kind::kNotOnDisk;
+    s.build = 0;
+    s.artifact = Join(RemovedBy(c.file), ",");
+    s.from_ms = 74002;
+    s.to_ms = 74289;
+    s.exclude_event = c.own_clean;
+    const std::string excuse = ExplainingRemoval(c.events, s);
+    if (excuse.empty() == c.excused) {
+      ++wrong;
+      std::cout << "chaos: self-test: " << c.name << ": a 404 of " << c.file.path << " judged "
+                << (c.excused ? "a violation" : "excused by " + excuse) << ", expected "
+                << (c.excused ? "excused" : "a violation") << "\n";
+    }
+  }
+  return wrong;
 }
 
 class Run {
@@ -664,49 +774,32 @@ class Run {
     }
   }
 
-  // The clean or eviction of the suspect's build that overlapped it, described; empty if none.
-  // A build directory seen gone on disk counts when the service also logged (or the state file
-  // showed) an eviction of that build within 2 minutes after: that is when the evictor's log
-  // line comes, after it has removed the files.
-  std::string Removal(const std::vector<Event>& events, const Suspect& s) const {
-    for (const Event& e : events) {
-      if (e.build != s.build || e.id == s.exclude_event) continue;
-      if (e.kind != EventKind::kClean && e.kind != EventKind::kEviction) continue;
-      if (e.start_ms > s.to_ms || (e.end_ms != kOpen && e.end_ms < s.from_ms)) continue;
-      // A clean removes the files of the artifacts it names, and no others.
-      const std::vector<std::string> cleaned = Split(e.detail, ',');
-      if (e.kind == EventKind::kClean &&
-          std::find(cleaned.begin(), cleaned.end(), s.artifact) == cleaned.end()) {
-        continue;
-      }
-      if (e.kind == EventKind::kEviction && e.detail == kDirectoryGone) {
-        bool confirmed = false;
-        for (const Event& c : events) {
-          confirmed = confirmed || (c.kind == EventKind::kEviction && c.build == s.build &&
-                                    c.detail != kDirectoryGone && c.end_ms >= e.start_ms - 1000 &&
-                                    c.end_ms <= e.end_ms + 120000);
-        }
-        if (!confirmed) continue;
-      }
-      return std::string(EventKindName(e.kind)) + " " + e.detail;
-    }
-    return "";
-  }
-
-  // What the journal holds about a build around a time, as evidence for a violation.
+  // What the journal holds about a build around a time, as evidence for a violation: the
+  // events nearest the window (those overlapping it first), in time order.
   std::string Around(const std::vector<Event>& events, int build, int64_t from_ms,
                      int64_t to_ms) const {
-    std::vector<std::string> seen;
+    constexpr size_t kShown = 8;
+    std::vector<std::pair<int64_t, const Event*>> near;  // (distance from the window, event)
     for (const Event& e : events) {
       if (e.build != build && e.build != -1) continue;
       if (e.kind == EventKind::kUpstream || e.kind == EventKind::kFsRules) continue;
       if (e.start_ms > to_ms + 15000 || (e.end_ms != kOpen && e.end_ms < from_ms - 15000)) {
         continue;
       }
-      seen.push_back(std::string(EventKindName(e.kind)) + " " + ctx_.journal.At(e.start_ms) + ".." +
-                     (e.end_ms == kOpen ? "open" : ctx_.journal.At(e.end_ms)) +
-                     (e.detail.empty() ? "" : " (" + e.detail + ")"));
-      if (seen.size() >= 6) break;
+      const int64_t end = e.end_ms == kOpen ? to_ms : e.end_ms;
+      near.emplace_back(std::max<int64_t>({0, e.start_ms - to_ms, from_ms - end}), &e);
+    }
+    std::stable_sort(near.begin(), near.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (near.size() > kShown) near.resize(kShown);
+    std::stable_sort(near.begin(), near.end(), [](const auto& a, const auto& b) {
+      return a.second->start_ms < b.second->start_ms;
+    });
+    std::vector<std::string> seen;
+    for (const auto& [distance, e] : near) {
+      seen.push_back(std::string(EventKindName(e->kind)) + " " + ctx_.journal.At(e->start_ms) +
+                     ".." + (e->end_ms == kOpen ? "open" : ctx_.journal.At(e->end_ms)) +
+                     (e->detail.empty() ? "" : " (" + e->detail + ")"));
     }
     return seen.empty() ? "; nothing else happened to the build within 15 s"
                         : "; within 15 s: " + Join(seen, ", ");
@@ -718,7 +811,7 @@ class Run {
     const std::vector<Event> events = j.Events();
     for (const Suspect& s : j.Suspects()) {
       if (s.kind == Suspect::Kind::kNotOnDisk) {
-        const std::string excuse = Removal(events, s);
+        const std::string excuse = ExplainingRemoval(events, s);
         if (!excuse.empty()) {
           j.Count("verify: 404 excused by a clean or an eviction");
         } else {
@@ -861,9 +954,18 @@ class Run {
 
 int main(int argc, char** argv) {
   using namespace devserver::chaos;
+  if (argc == 2 && std::string(argv[1]) == "--self-test") {
+    const int wrong = SelfTest();
+    std::cout << "chaos: self-test of the checker: " << (wrong == 0 ? "ok" : "FAIL") << "\n";
+    return wrong == 0 ? 0 : 1;
+  }
   Options opt;
   bool random_seed = false;
   if (!ParseArgs(argc, argv, &opt, &random_seed)) return 2;
+  if (SelfTest() != 0) {
+    std::cout << "chaos: the checker's self-test failed; not running\n";
+    return 1;
+  }
   if (random_seed) opt.seed = (uint64_t{std::random_device()()} << 32) | std::random_device()();
   std::cout << "chaos: seed " << opt.seed << "\n"
             << "chaos: replay with: chaos --seconds " << opt.seconds << " --seed " << opt.seed

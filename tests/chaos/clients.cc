@@ -410,8 +410,10 @@ class Client {
             Suspect s;
             s.kind = Suspect::Kind::kNotOnDisk;
             s.build = b;
-            // A delta's stateful.tgz link shows the stateful artifact's file.
-            s.artifact = FileIsLink(b, path) ? "stateful" : artifact;
+            // A delta's stateful.tgz link is gone with delta_payloads, and dangles without
+            // the stateful artifact's file: a clean of either explains its 404.
+            FileModel f;
+            s.artifact = ctx_->world->File(b, path, &f) ? Join(RemovedBy(f), ",") : artifact;
             s.from_ms = asked_ms;
             s.to_ms = t1;
             s.text = what + evidence;
@@ -429,11 +431,6 @@ class Client {
         }
       }
     }
-  }
-
-  bool FileIsLink(int b, const std::string& path) const {
-    FileModel f;
-    return ctx_->world->File(b, path, &f) && f.link;
   }
 
   Context* ctx_;

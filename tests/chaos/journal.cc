@@ -1,6 +1,8 @@
 #include "tests/chaos/journal.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <sstream>
 
 namespace devserver::chaos {
 
@@ -60,6 +62,16 @@ std::vector<Event> Journal::Events() const {
 
 namespace {
 
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
 bool Matches(const Event& e, const std::set<EventKind>& kinds, int build, int64_t from_ms,
              int64_t to_ms, int64_t slack_ms, int64_t exclude) {
   if (e.id == exclude || kinds.count(e.kind) == 0) return false;
@@ -77,6 +89,33 @@ bool Journal::Overlaps(const std::set<EventKind>& kinds, int build, int64_t from
     if (Matches(e, kinds, build, from_ms, to_ms, slack_ms, exclude)) return true;
   }
   return false;
+}
+
+std::string ExplainingRemoval(const std::vector<Event>& events, const Suspect& s) {
+  const std::vector<std::string> artifacts = SplitList(s.artifact);
+  for (const Event& e : events) {
+    if (e.build != s.build || e.id == s.exclude_event) continue;
+    if (e.kind != EventKind::kClean && e.kind != EventKind::kEviction) continue;
+    if (e.start_ms > s.to_ms || (e.end_ms != kOpen && e.end_ms < s.from_ms)) continue;
+    if (e.kind == EventKind::kClean) {
+      const std::vector<std::string> cleaned = SplitList(e.detail);
+      const bool named = std::any_of(artifacts.begin(), artifacts.end(), [&](const auto& a) {
+        return std::find(cleaned.begin(), cleaned.end(), a) != cleaned.end();
+      });
+      if (!named) continue;
+    }
+    if (e.kind == EventKind::kEviction && e.detail == kDirectoryGone) {
+      bool confirmed = false;
+      for (const Event& c : events) {
+        confirmed = confirmed || (c.kind == EventKind::kEviction && c.build == s.build &&
+                                  c.detail != kDirectoryGone && c.end_ms >= e.start_ms - 1000 &&
+                                  c.end_ms <= e.end_ms + 120000);
+      }
+      if (!confirmed) continue;
+    }
+    return std::string(EventKindName(e.kind)) + " " + e.detail;
+  }
+  return "";
 }
 
 std::string Journal::Describe(const std::set<EventKind>& kinds, int build, int64_t from_ms,

@@ -69,6 +69,9 @@ struct Suspect {
   };
   Kind kind = Kind::kNotOnDisk;
   int build = -1;
+  // kNotOnDisk: the artifacts (comma-separated) a clean of any of which takes the file off
+  // /static/ (a delta's stateful.tgz link: delta_payloads, whose link it is, and stateful,
+  // whose file it shows). kFailure: the artifacts the request named. kTakeover: the artifact.
   std::string artifact;
   int64_t from_ms = 0;        // the request's start
   int64_t to_ms = 0;          // the end of the check (read of the file, or the answer)
@@ -77,6 +80,15 @@ struct Suspect {
   std::string body;           // kFailure: the answer's first line, to find in the service log
   int64_t exclude_event = 0;  // an event of the request itself (its own clean)
 };
+
+// For a kNotOnDisk suspect: the clean or eviction of its build that overlapped it and
+// explains the missing file, described ("clean delta_payloads,test_suites"); empty if none.
+// A clean explains it when it names one of the suspect's artifacts (it removes their files and
+// no others); the suspect's own clean (exclude_event) explains nothing. A build directory seen
+// gone on disk counts when the service also logged (or the state file showed) an eviction of
+// that build within 2 minutes after: that is when the evictor's log line comes, after it has
+// removed the files.
+std::string ExplainingRemoval(const std::vector<Event>& events, const Suspect& s);
 
 class Journal {
  public:

@@ -76,6 +76,11 @@ const std::vector<std::string>& BackgroundArtifacts() {
   return kNames;
 }
 
+std::vector<std::string> RemovedBy(const FileModel& file) {
+  if (file.link) return {file.artifact, "stateful"};
+  return {file.artifact};
+}
+
 World::World(fakegcs::FakeGcsProcess* fake, uint64_t seed, int builds, int heavy_files,
              std::string scratch_dir)
     : fake_(fake), seed_(seed), scratch_(std::move(scratch_dir)) {

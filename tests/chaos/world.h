@@ -40,6 +40,11 @@ struct FileModel {
   std::vector<std::shared_ptr<const std::string>> contents;  // one per generation, oldest first
 };
 
+// The artifacts a clean of any of which takes `file` off /static/: the artifact that publishes
+// it, and for a delta's stateful.tgz link also stateful, whose file the link shows (a link whose
+// target is gone reads as 404 like a missing link).
+std::vector<std::string> RemovedBy(const FileModel& file);
+
 // One object of a build's folder.
 struct ObjectModel {
   std::string name;      // relative to the folder: "stateful.tgz"
