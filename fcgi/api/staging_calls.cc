@@ -72,13 +72,31 @@ Status Outcome(const BuildRef& ref, const ArtifactStatuses& statuses) {
 
 Status StageAndWait(const ServiceInfo& service, const Request& req, const BuildRef& ref,
                     const std::vector<std::string>& artifacts, Response* resp) {
-  ArtifactStatuses statuses;
-  Status s = service.staging->Request(ref, artifacts, 0, &statuses);
-  if (s.ok() && !AllSettled(statuses))
-    s = WaitUntilSettled(service, req, ref, artifacts, &statuses);
-  if (s.ok()) s = Outcome(ref, statuses);
-  if (s.ok()) *resp = Response::Text("Success");
-  return s;
+  // Rows that say staged are not enough for Success: the files must be on disk too (a crash
+  // can leave rows whose files are gone, e.g. an eviction killed between hiding the build's
+  // directory and committing). The check on use forgets such an artifact, and it is staged
+  // again; a second loss in a row fails the call with the cause.
+  constexpr int kRounds = 2;
+  for (int round = 1;; ++round) {
+    ArtifactStatuses statuses;
+    Status s = service.staging->Request(ref, artifacts, 0, &statuses);
+    if (s.ok() && !AllSettled(statuses))
+      s = WaitUntilSettled(service, req, ref, artifacts, &statuses);
+    if (s.ok()) s = Outcome(ref, statuses);
+    if (s.ok()) s = service.staging->Check(ref, artifacts, &statuses);
+    if (!s.ok()) return s;
+    std::string lost;
+    for (const auto& st : statuses) {
+      if (st.state != ArtifactState::kStaged) lost += (lost.empty() ? "" : ", ") + st.artifact;
+    }
+    if (lost.empty()) break;
+    if (round == kRounds) {
+      return Status::Failed(ref.archive_url + ": files of " + lost +
+                            " went missing from disk right after staging; ask again");
+    }
+  }
+  *resp = Response::Text("Success");
+  return Status::Ok();
 }
 
 std::string BuildDir(const ServiceInfo& service, const std::string& folder) {

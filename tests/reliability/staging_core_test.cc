@@ -136,6 +136,21 @@ TEST_F(CoreTest, DownloadFetchesItsForegroundArtifactsAtOnce) {
   EXPECT_EQ(Static(b, "update.gz"), b.full);
 }
 
+// Rows that say staged while the files are gone (what an eviction killed between hiding the
+// build's directory and its commit leaves): /download must not answer Success from the rows.
+// It finds the file missing, stages it again, and answers once the file is back.
+TEST_F(CoreTest, DownloadNeverAnswersSuccessForFilesGoneFromDisk) {
+  FakeBuild b = PutBuild("R99-303.0.0");
+  ASSERT_EQ(Get("/download?archive_url=" + b.Url()).body, "Success");
+  ASSERT_EQ(Upstream(b, b.FullName()).media, 1u);
+  fs::remove(BuildDir(b) + "/update.gz");
+  HttpResult r = Get("/download?archive_url=" + b.Url());
+  ASSERT_EQ(r.status, 200) << r.body << service_.Log();
+  EXPECT_EQ(r.body, "Success");
+  EXPECT_EQ(Static(b, "update.gz"), b.full);
+  EXPECT_EQ(Upstream(b, b.FullName()).media, 2u);
+}
+
 // files=foo while files=foo-bar downloads: the two stagings' directories must not be mistaken
 // for one another (once, ".staging-file:foo-" was a prefix of foo-bar's directory).
 TEST_F(CoreTest, StagingOneFileLeavesAnotherFilesLiveDirectoryAlone) {
