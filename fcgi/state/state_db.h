@@ -258,10 +258,10 @@ class StateDb {
   Status EvictableBuilds(int64_t used_before, std::vector<EvictableBuild>* builds);
 
   // Forgets `build` and everything staged of it, if it is still evictable, in one write
-  // transaction that first calls `detach`: detach moves the build's files out of sight, so
-  // no request ever sees the build staged without its files, and no stager can start on
-  // the build until the files are gone from its path. Nothing is forgotten when detach
-  // fails. `*evicted` says whether the build went.
+  // transaction that deletes the rows and then calls `detach`, which moves the build's files
+  // out of sight: no request ever sees the build staged without its files, and no stager can
+  // start on the build until the files are gone from its path. Nothing is forgotten when
+  // detach fails. `*evicted` says whether the build went.
   Status Evict(const std::string& build, int64_t used_before, const std::function<Status()>& detach,
                bool* evicted);
 

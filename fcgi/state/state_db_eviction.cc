@@ -54,10 +54,12 @@ Status StateDb::Evict(const std::string& build, int64_t used_before,
         [&](const Statement&) { evictable = true; });
   }
   if (!s.ok() || !evictable) return s;  // the transaction rolls back
-  s = detach();
-  if (!s.ok()) return s;
-  // Its artifacts and their files go with it (ON DELETE CASCADE).
+  // Its artifacts and their files go with it (ON DELETE CASCADE: thousands of rows for an
+  // unpacked tree). The rows go before the directory is renamed away, so that a crash can fall
+  // between the two only for the commit itself: a crash there leaves rows over hidden files,
+  // which the check on use finds and stages again.
   s = Run(&db_, "DELETE FROM builds WHERE build = ?1", [&](Statement& st) { st.Bind(1, build); });
+  if (s.ok()) s = detach();
   if (s.ok()) s = txn.Commit();
   *evicted = s.ok();
   return s;
