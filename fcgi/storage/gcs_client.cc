@@ -10,9 +10,6 @@
 namespace devserver::storage {
 namespace {
 
-// Error bodies are read only for their message.
-constexpr size_t kMaxErrorBody = size_t{64} << 10;
-
 std::string Trim(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);

@@ -18,6 +18,9 @@
 
 namespace devserver::storage {
 
+// Most of an error response's body kept (GCS's JSON error, for the message).
+inline constexpr size_t kMaxErrorBody = size_t{64} << 10;
+
 // Object headers GCS sends with media (whole-object values, also for ranges).
 struct GoogHeaders {
   std::string crc32c;      // from x-goog-hash: crc32c=...

@@ -11,7 +11,7 @@ namespace {
 
 constexpr char kProductionEndpoint[] = "https://storage.googleapis.com";
 
-std::string Env(const char* name) {
+std::string EnvironmentValue(const char* name) {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): documented to run at start-up, before any thread.
   const char* value = std::getenv(name);
   return value == nullptr ? "" : value;
@@ -44,7 +44,7 @@ Status ResolveGcsEndpoint(const std::string& configured, std::string* endpoint, 
     return Normalize(configured, "gcs endpoint", endpoint);
   }
   for (const char* name : {"STORAGE_EMULATOR_HOST", "CLOUD_STORAGE_EMULATOR_ENDPOINT"}) {
-    const std::string value = Env(name);
+    const std::string value = EnvironmentValue(name);
     if (value.empty()) continue;
     *is_emulator = true;
     return Normalize(value, name, endpoint);

@@ -18,7 +18,6 @@ constexpr int kReadSliceMs = 100;
 // An attempt that moved the fetch this far forward does not use up the attempt budget: a long
 // transfer over a link that breaks now and then keeps going while it makes progress.
 constexpr uint64_t kProgressThatRestoresBudget = 8 << 20;
-constexpr size_t kMaxErrorBody = size_t{64} << 10;
 
 std::string Seconds(int ms) {
   char buf[32];
