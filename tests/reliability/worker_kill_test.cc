@@ -77,8 +77,10 @@ TEST_P(KillAtProgressTest, NewOwnerTakesOverAndOnlyTheWholeFileIsEverServed) {
       percent, static_cast<unsigned long long>(sent_at_kill), progress.c_str(), takeover_ms,
       refetch_ms, static_cast<unsigned long long>(Upstream(b, payload).media),
       static_cast<unsigned long long>(Upstream(b, payload).media_bytes));
-  // Within one stager poll; the rest of the allowance is the test's own polling of the file.
-  EXPECT_LE(takeover_ms, kStagerPollMs + 150);
+  // Taken over because its owner died (the kernel dropped its lock; typically within one
+  // stager poll, as printed above), not because its 30 s lease ran out. The bound is loose on
+  // purpose: under the sanitizers on a loaded machine one poll has taken over 400 ms.
+  EXPECT_LT(takeover_ms, 5000);
   EXPECT_EQ(Static(b, "update.gz"), b.full);
   // The killed attempt, and the new owner's Range request for what the dead one had not
   // written: it adopts the partial file. At most the download buffer (1 MiB) comes twice.
