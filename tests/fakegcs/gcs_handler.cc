@@ -255,15 +255,26 @@ void GcsHandler::HandleMedia(HTTPServerRequest& request, HTTPServerResponse& res
   // go straight to the socket, bypassing that stream's 4 KiB buffer.
   response.send().flush();
   if (request.getMethod() == "HEAD") return;
+  // The stream counts as ended just before its last bytes go out, so a client that has the
+  // whole body and starts its next request is never counted twice (media_streams_max).
   state_.counters.StreamStarted();
   struct StreamEnd {
     Counters& counters;
-    ~StreamEnd() { counters.StreamEnded(); }
+    bool ended = false;
+    void End() {
+      if (!ended) counters.StreamEnded();
+      ended = true;
+    }
+    ~StreamEnd() { End(); }
   } stream_end{state_.counters};
+  uint64_t sent = 0;
   try {
     const BodyEnd how =
-        SendBody(socket, object->fd(), begin, end, plan, state_.stop,
-                 [this, &key](uint64_t n) { state_.counters.AddMediaBytes(key, n); });
+        SendBody(socket, object->fd(), begin, end, plan, state_.stop, [&](uint64_t n) {
+          state_.counters.AddMediaBytes(key, n);
+          sent += n;
+          if (sent >= end - begin) stream_end.End();
+        });
     if (how != BodyEnd::kComplete) {
       // The promised Content-Length was not delivered, so the connection cannot be reused.
       response.setKeepAlive(false);
