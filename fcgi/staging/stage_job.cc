@@ -261,9 +261,10 @@ Status RunStageJob(const StagingDeps& deps, const Claim& claim) {
   return job.Run();
 }
 
-void SweepBuild(const StagingDeps& deps, const std::string& build) {
+int SweepBuild(const StagingDeps& deps, const std::string& build) {
   std::map<std::string, uint64_t> adopted;
-  SweepTempDirs(deps.env, deps.config->static_root + "/" + build, SweepFor(deps, build), &adopted);
+  return SweepTempDirs(deps.env, deps.config->static_root + "/" + build, SweepFor(deps, build),
+                       &adopted);
 }
 
 }  // namespace devserver

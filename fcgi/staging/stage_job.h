@@ -5,10 +5,10 @@
 // own staging directory and sweep dead ones, adopting partial downloads of this artifact that
 // a dead stager left; download each object, verified, resuming what was adopted; let the
 // plugin install; publish under the claim (see publication.h). The lease is kept by the
-// worker's LeaseKeeper throughout. Any failure is recorded with its cause and leaves no
-// staging directory behind; a worker that stops fast hands its claim and its partial
-// downloads back for the next stager. Files other artifacts of the build published are never
-// touched.
+// worker's LeaseKeeper throughout. Any failure is recorded with its cause and removes the
+// staging directory (what the disk refused to remove, the StagerPool sweeps); a worker that stops
+// fast hands its claim and its partial downloads back for the next stager. Files other artifacts of
+// the build published are never touched.
 #pragma once
 
 #include <atomic>
@@ -43,8 +43,8 @@ struct StagingDeps {
 // Returns that outcome.
 Status RunStageJob(const StagingDeps& deps, const state::Claim& claim);
 
-// Sweeps the dead staging directories of `build` (after an artifact of it was given up on):
-// see SweepTempDirs.
-void SweepBuild(const StagingDeps& deps, const std::string& build);
+// Sweeps the dead staging directories of `build` (after a staging of it ended, or an artifact
+// of it was given up on): see SweepTempDirs. Returns how many it could not remove.
+int SweepBuild(const StagingDeps& deps, const std::string& build);
 
 }  // namespace devserver

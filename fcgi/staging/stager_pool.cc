@@ -45,7 +45,7 @@ void StagerPool::Loop() {
     for (const state::Abandoned& a : abandoned) {
       DS_LOG(kWarning) << "gave up staging " << a.build << " " << a.artifact
                        << ": its attempts ran out";
-      SweepBuild(deps_, a.build);
+      Sweep(a.build);
       waiters_->Poke();
     }
     if (s.ok() && claim && (draining_ || stopping_)) {
@@ -61,11 +61,27 @@ void StagerPool::Loop() {
       (void)RunStageJob(deps_, *claim);
       --busy_;
       waiters_->Poke();
-      continue;  // there may be more
+      Sweep(claim->build);  // the job has let go of its directory's lock
+      continue;             // there may be more
     }
+    Sweep("");
     std::unique_lock<std::mutex> lock(mu_);
     wake_.wait_for(lock, poll_, [&] { return stopping_ || draining_ || wakes_ != seen; });
     seen = wakes_;
+  }
+}
+
+void StagerPool::Sweep(const std::string& build) {
+  std::set<std::string> builds;
+  {
+    std::lock_guard<std::mutex> lock(sweep_mu_);
+    builds.swap(unswept_);
+  }
+  if (!build.empty()) builds.insert(build);
+  for (const std::string& b : builds) {
+    if (SweepBuild(deps_, b) == 0) continue;
+    std::lock_guard<std::mutex> lock(sweep_mu_);
+    unswept_.insert(b);
   }
 }
 

@@ -6,11 +6,18 @@
 // that limit for the whole host, and hands work to whichever worker has a free stager.
 // A worker that drains (a reload) claims nothing new but finishes what it stages; one that
 // stops fast hands its stagings back, partial downloads included, for the next stager.
+//
+// When a staging ends, its stager sweeps the build's dead staging directories: its own, if
+// removing it failed (a disk error), and those of dead stagers whose artifact was not staged
+// again (the next attempt failed before it swept). A build whose directories could not all be
+// removed is swept again at every poll until they are.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -39,6 +46,8 @@ class StagerPool {
 
  private:
   void Loop();
+  // Sweeps `build`, and the builds earlier sweeps could not finish.
+  void Sweep(const std::string& build);
 
   StagingDeps deps_;
   state::Owner owner_;
@@ -50,6 +59,8 @@ class StagerPool {
   std::mutex mu_;
   std::condition_variable wake_;
   uint64_t wakes_ = 0;
+  std::mutex sweep_mu_;
+  std::set<std::string> unswept_;  // builds with dead staging directories still on disk
   std::vector<std::thread> threads_;
 };
 

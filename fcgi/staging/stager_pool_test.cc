@@ -1,5 +1,5 @@
 // A worker's stager threads: they take queued work, finish it when the worker drains, give it
-// back when the worker stops, and sweep after an artifact whose attempts ran out.
+// back when the worker stops, and sweep the staging directories a staging left behind.
 #include "fcgi/staging/stager_pool.h"
 
 #include <gtest/gtest.h>
@@ -50,9 +50,52 @@ class StagerPoolTest : public StagingUnitTest {
     env_.Add(slow);
   }
 
+  // Whether the build directory's hidden entries are all gone within `timeout_ms`.
+  bool HiddenEntriesGo(int timeout_ms = 5000) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!HiddenEntries().empty() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return HiddenEntries().empty();
+  }
+
   std::unique_ptr<WaitHub> waiters_;
   std::unique_ptr<StagerPool> pool_;
 };
+
+// The staged artifact's directory could not be removed (EIO, and again at the first sweep):
+// it does not outlive the failing disk, though nothing else of the build is staged again.
+TEST_F(StagerPoolTest, AStagingDirectoryThatCouldNotBeRemovedIsSweptWhenTheDiskAllows) {
+  PutObject("stateful.tgz", "stateful");
+  FaultRule remove;
+  remove.op = FaultOp::kRemove;
+  remove.path = "/.staging-";
+  remove.err = EIO;
+  remove.skip = 1;  // the downloads' removal before publication, which would fail the staging
+  remove.count = 3;
+  env_.Add(remove);
+  StartPool(1);
+  Want({"stateful"});
+  pool_->Wake();
+  ASSERT_TRUE(WaitFor("stateful", ArtifactState::kStaged));
+  EXPECT_TRUE(HiddenEntriesGo()) << HiddenEntries().front();
+  EXPECT_EQ(env_.Injected(), 3);
+  EXPECT_EQ(Read("stateful.tgz"), "stateful");
+}
+
+// A dead stager's directory whose artifact's next attempt failed before it swept (the object
+// is gone upstream) goes when that attempt ends, not at some later staging of the build.
+TEST_F(StagerPoolTest, ADeadStagersDirectoryGoesWhenTheNextAttemptFailsEarly) {
+  PutObject("other.bin", "not the artifact");  // the build exists, its artifact does not
+  Want({"stateful"});
+  const state::Claim dead = MustClaim(bob_);
+  std::filesystem::create_directories(BuildDir() + "/.staging-" + std::to_string(dead.token));
+  liveness_.SetAlive(bob_.lock_path, false);
+  StartPool(1);
+  pool_->Wake();
+  ASSERT_TRUE(WaitFor("stateful", ArtifactState::kFailed));
+  EXPECT_TRUE(HiddenEntriesGo()) << HiddenEntries().front();
+}
 
 TEST_F(StagerPoolTest, StagersTakeWhatIsQueued) {
   PutObject("stateful.tgz", "stateful");

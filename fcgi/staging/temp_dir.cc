@@ -179,8 +179,9 @@ void BuildTrash::Empty() {
   moved_.clear();
 }
 
-void SweepTempDirs(Env* env, const std::string& build_dir, const TempDirSweep& sweep,
-                   std::map<std::string, uint64_t>* adopted) {
+int SweepTempDirs(Env* env, const std::string& build_dir, const TempDirSweep& sweep,
+                  std::map<std::string, uint64_t>* adopted) {
+  int left = 0;
   std::error_code ec;
   std::vector<std::pair<int64_t, std::string>> dirs;
   for (const auto& entry : fs::directory_iterator(build_dir, ec)) {
@@ -193,7 +194,10 @@ void SweepTempDirs(Env* env, const std::string& build_dir, const TempDirSweep& s
         std::sscanf(name.c_str() + std::strlen(kTrashPrefix), "%d-%lld", &pid, &start) == 2 &&
         state::ProcessStartTicks(pid) != start) {
       Status s = env->RemoveTree(entry.path().string());  // a dead process's trash
-      if (!s.ok()) DS_LOG(kWarning) << "sweeping leftover trash: " << s.message();
+      if (!s.ok()) {
+        DS_LOG(kWarning) << "sweeping leftover trash: " << s.message();
+        ++left;
+      }
     }
   }
   for (const auto& [token, dir] : dirs) {
@@ -213,8 +217,12 @@ void SweepTempDirs(Env* env, const std::string& build_dir, const TempDirSweep& s
       continue;
     }
     Status s = env->RemoveTree(dir);
-    if (!s.ok()) DS_LOG(kWarning) << "sweeping a dead staging directory: " << s.message();
+    if (!s.ok()) {
+      DS_LOG(kWarning) << "sweeping a dead staging directory: " << s.message();
+      ++left;
+    }
   }
+  return left;
 }
 
 }  // namespace devserver

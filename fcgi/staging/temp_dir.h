@@ -104,9 +104,9 @@ struct TempDirSweep {
 // processes. Downloads of the sweep's
 // own artifact whose generation still matches are moved into `adopt_into` first (the longest
 // partial download of each object wins); `*adopted` lists them by flat name with their sizes.
-// Directories of other artifacts that await adoption stay; the rest go. Failures to remove
-// are logged, not returned: a leftover is swept by the next staging of the build.
-void SweepTempDirs(Env* env, const std::string& build_dir, const TempDirSweep& sweep,
-                   std::map<std::string, uint64_t>* adopted);
+// Directories of other artifacts that await adoption stay; the rest go. Returns how many dead
+// directories it could not remove (each logged), for the caller to sweep again later.
+int SweepTempDirs(Env* env, const std::string& build_dir, const TempDirSweep& sweep,
+                  std::map<std::string, uint64_t>* adopted);
 
 }  // namespace devserver
