@@ -8,6 +8,8 @@ void RegisterAllEndpoints(const ServiceInfo& service, Router* router) {
   RegisterSymbolsEndpoints(service, router);
   RegisterAutotestEndpoints(service, router);
   RegisterBuildsEndpoints(service, router);
+  RegisterOmahaEndpoints(service, router);
+  RegisterUpdateEndpoints(service, router);
   if (service.config.test_endpoints) RegisterDebugEndpoints(service, router);
   // The index lists what is registered before it, so it comes last.
   RegisterIndexEndpoints(service, router);

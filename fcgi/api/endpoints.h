@@ -23,5 +23,7 @@ void RegisterStagingEndpoints(const ServiceInfo& service, Router* router);
 void RegisterSymbolsEndpoints(const ServiceInfo& service, Router* router);
 void RegisterAutotestEndpoints(const ServiceInfo& service, Router* router);
 void RegisterBuildsEndpoints(const ServiceInfo& service, Router* router);
+void RegisterOmahaEndpoints(const ServiceInfo& service, Router* router);
+void RegisterUpdateEndpoints(const ServiceInfo& service, Router* router);
 
 }  // namespace devserver

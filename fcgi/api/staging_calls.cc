@@ -70,8 +70,8 @@ Status Outcome(const BuildRef& ref, const ArtifactStatuses& statuses) {
   return Status::Ok();
 }
 
-Status StageAndWait(const ServiceInfo& service, const Request& req, const BuildRef& ref,
-                    const std::vector<std::string>& artifacts, Response* resp) {
+Status EnsureStaged(const ServiceInfo& service, const Request& req, const BuildRef& ref,
+                    const std::vector<std::string>& artifacts) {
   // Rows that say staged are not enough for Success: the files must be on disk too (a crash
   // can leave rows whose files are gone, e.g. an eviction killed between hiding the build's
   // directory and committing). The check on use forgets such an artifact, and it is staged
@@ -95,8 +95,14 @@ Status StageAndWait(const ServiceInfo& service, const Request& req, const BuildR
                             " went missing from disk right after staging; ask again");
     }
   }
-  *resp = Response::Text("Success");
   return Status::Ok();
+}
+
+Status StageAndWait(const ServiceInfo& service, const Request& req, const BuildRef& ref,
+                    const std::vector<std::string>& artifacts, Response* resp) {
+  Status s = EnsureStaged(service, req, ref, artifacts);
+  if (s.ok()) *resp = Response::Text("Success");
+  return s;
 }
 
 std::string BuildDir(const ServiceInfo& service, const std::string& folder) {

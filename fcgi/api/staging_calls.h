@@ -30,8 +30,12 @@ Status WaitUntilSettled(const ServiceInfo& service, const Request& req, const Bu
 // naming one that is still queued or staging.
 Status Outcome(const BuildRef& ref, const ArtifactStatuses& statuses);
 
-// Requests `artifacts` with a waiting caller's priority, waits for them, and answers
-// "Success" (or returns the Outcome's error).
+// Requests `artifacts` with a waiting caller's priority and waits until they are staged with
+// their files on disk (Ok), or returns the Outcome's error.
+Status EnsureStaged(const ServiceInfo& service, const Request& req, const BuildRef& ref,
+                    const std::vector<std::string>& artifacts);
+
+// EnsureStaged, answering "Success".
 Status StageAndWait(const ServiceInfo& service, const Request& req, const BuildRef& ref,
                     const std::vector<std::string>& artifacts, Response* resp);
 

@@ -60,4 +60,17 @@ std::string NewestBuild(const std::vector<std::string>& builds, const std::strin
   return newest;
 }
 
+std::string BuildOsVersion(const std::string& build) {
+  size_t start = 0;
+  if (build.size() > 1 && build[0] == 'R') {
+    size_t digits = 1;
+    while (digits < build.size() && IsDigit(build[digits])) {
+      ++digits;
+    }
+    if (digits > 1 && digits < build.size() && build[digits] == '-') start = digits + 1;
+  }
+  const size_t end = build.find('-', start);
+  return build.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
 }  // namespace devserver

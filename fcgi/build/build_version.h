@@ -15,4 +15,9 @@ int CompareBuildVersions(const std::string& a, const std::string& b);
 // when `milestone` is given ("R19"); empty when none qualifies.
 std::string NewestBuild(const std::vector<std::string>& builds, const std::string& milestone);
 
+// The OS version a build's name carries, as an update check reports it: "15633.0.0" from
+// "R119-15633.0.0", "2003.0.0" from "R19-2003.0.0-a1-b1819"; a name without the milestone
+// prefix up to its first '-'.
+std::string BuildOsVersion(const std::string& build);
+
 }  // namespace devserver

@@ -27,5 +27,14 @@ TEST(BuildVersionTest, NewestAcrossMilestonesAndBuilds) {
   EXPECT_EQ(NewestBuild({}, ""), "");
 }
 
+TEST(BuildVersionTest, OsVersionIsTheVersionAnUpdateCheckReports) {
+  EXPECT_EQ(BuildOsVersion("R119-15633.0.0"), "15633.0.0");
+  EXPECT_EQ(BuildOsVersion("R19-2003.0.0-a1-b1819"), "2003.0.0");
+  EXPECT_EQ(BuildOsVersion("15633.0.0"), "15633.0.0");
+  EXPECT_EQ(BuildOsVersion("R1-1.0.0"), "1.0.0");
+  EXPECT_EQ(BuildOsVersion("Rabbit-1.0"), "Rabbit");  // no milestone: up to the first '-'
+  EXPECT_EQ(BuildOsVersion("R12"), "R12");
+}
+
 }  // namespace
 }  // namespace devserver

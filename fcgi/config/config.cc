@@ -375,6 +375,26 @@ std::vector<ConfigKey> MakeKeys() {
   keys.push_back(IntKey("symbolicate", "max_dump_mib", "32",
                         "Largest /symbolicate_dump request body, in MiB; larger gets 413.",
                         &Config::max_dump_mib, 1, 1024));
+
+  keys.push_back(
+      {"omaha", "base_url", "",
+       "Where devices fetch payloads: an update answer's URLs are <base_url>/static/<label>/. "
+       "Empty: http:// and the request's X-Forwarded-Host (its first host), else its Host.",
+       [](const std::string& v, Config* c) {
+         if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+           return Status::InvalidArgument("'" + v + "' is not an http:// or https:// URL");
+         }
+         c->omaha_base_url = v;
+         while (!c->omaha_base_url.empty() && c->omaha_base_url.back() == '/') {
+           c->omaha_base_url.pop_back();
+         }
+         return Status::Ok();
+       },
+       [](const Config& c) { return c.omaha_base_url; }});
+  keys.push_back(IntKey("omaha", "max_request_kib", "64",
+                        "Largest update request body, in KiB; larger gets 413 (a device's "
+                        "request is a few KiB).",
+                        &Config::omaha_max_request_kib, 1, 16384));
   return keys;
 }
 

@@ -73,6 +73,10 @@ struct Config {
   int stackwalk_timeout_s = 0;
   int max_dump_mib = 0;
 
+  // [omaha]
+  std::string omaha_base_url;  // "http://host:port" devices fetch payloads from; "" = Host
+  int omaha_max_request_kib = 0;
+
   // Workers to run: `workers`, or the number of online CPUs when it is 0.
   int EffectiveWorkers() const;
 };

@@ -366,9 +366,18 @@ struct SampleObject {
 // Every object of the build but UPLOADED, in the order they are written.
 std::vector<SampleObject> SampleObjects(const SampleBuildOptions& o) {
   const size_t payload = static_cast<size_t>(o.payload_mib) * kMiB;
-  const auto random = [&o](const std::string& purpose, size_t size) {
+  // A payload as update_engine reads it: a version 2 header ("CrAU", major version, manifest
+  // size, signature size; big-endian) before random bytes, so its metadata size is real.
+  const auto payload_of = [&o](const std::string& purpose, size_t size) {
     return [&o, purpose, size](std::string* out) {
-      *out = SampleBytes(o, purpose).Take(size);
+      constexpr uint64_t kManifest = 4096;
+      std::string header = "CrAU";
+      for (const auto& [value, width] : {std::pair<uint64_t, int>{2, 8}, {kManifest, 8}, {0, 4}}) {
+        for (int shift = (width - 1) * 8; shift >= 0; shift -= 8) {
+          header.push_back(static_cast<char>(value >> shift));
+        }
+      }
+      *out = header + SampleBytes(o, purpose).Take(size - header.size());
       return Status::Ok();
     };
   };
@@ -376,11 +385,11 @@ std::vector<SampleObject> SampleObjects(const SampleBuildOptions& o) {
     return [&o, make](std::string* out) { return make(o, out); };
   };
   return {
-      {"chromeos_" + o.build + "_" + o.board + "_full_dev.bin", random("full", payload)},
+      {"chromeos_" + o.build + "_" + o.board + "_full_dev.bin", payload_of("full", payload)},
       {"chromeos_" + o.build + "_" + o.build + "_" + o.board + "_delta_dev.bin",
-       random("nton", payload / 4)},
+       payload_of("nton", payload / 4)},
       {"chromeos_" + PreviousBuild(o.build) + "_" + o.build + "_" + o.board + "_delta_dev.bin",
-       random("mton", payload / 2)},
+       payload_of("mton", payload / 2)},
       {"stateful.tgz", with(Stateful)},
       {"autotest.tar", with(Autotest)},
       {"test_suites.tar.bz2", with(TestSuites)},

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "fcgi/base/fs.h"
+#include "fcgi/staging/payload_digest.h"
 #include "tests/support/temp_dir.h"
 
 namespace devserver {
@@ -125,6 +126,20 @@ TEST_F(SampleBuildTest, ManifestListsExactlyTheObjects) {
   EXPECT_LT(files["chromeos_" + kBuild + "_" + kBuild + "_x86-alex_delta_dev.bin"].size(), full);
   EXPECT_LT(files["chromeos_R19-2002.0.0-a1-b1819_" + kBuild + "_x86-alex_delta_dev.bin"].size(),
             full);
+}
+
+// The payloads carry a real header, so an update check answers a real metadata size.
+TEST_F(SampleBuildTest, PayloadsStartWithAnUpdateHeader) {
+  std::string url;
+  int count = 0;
+  ASSERT_TRUE(WriteSampleBuild(Options("a"), &url, &count).ok());
+  int payloads = 0;
+  for (const auto& [name, bytes] : Files(root_.Sub("a/" + kFolder))) {
+    if (!name.ends_with("_dev.bin")) continue;
+    ++payloads;
+    EXPECT_EQ(PayloadMetadataSize(bytes), 24 + 4096) << name;
+  }
+  EXPECT_EQ(payloads, 3);
 }
 
 TEST_F(SampleBuildTest, ArchivesHoldWhatThePluginsExpect) {

@@ -5,13 +5,21 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "fcgi/base/env.h"
 #include "fcgi/extract/extractor.h"
+#include "fcgi/staging/payload_digest.h"
 #include "plugins/include/devserver/plugin.h"
 
 namespace devserver {
+
+// An output file a plugin declared an update payload, read once at the declaration.
+struct DeclaredPayload {
+  PayloadDigest digest;
+  bool is_delta = false;
+};
 
 class StagingInstallContext : public plugin::InstallContext {
  public:
@@ -27,6 +35,10 @@ class StagingInstallContext : public plugin::InstallContext {
   Status PlaceFetched(const std::string& object_name, const std::string& relative_path) override;
   Status Link(const std::string& target, const std::string& relative_path) override;
   Status Extract(const plugin::ExtractRequest& request) override;
+  Status DeclarePayload(const std::string& relative_path, bool is_delta) override;
+
+  // The payloads declared so far, by path relative to the output directory.
+  const std::map<std::string, DeclaredPayload>& payloads() const { return payloads_; }
 
   // Objects may live in sub-folders ("au/x.bin"); downloads sit flat, '/' spelled '%'.
   static std::string FlatName(std::string name);
@@ -41,6 +53,7 @@ class StagingInstallContext : public plugin::InstallContext {
   const plugin::BuildFolder folder_;
   const extract::ExtractLimits limits_;
   const std::function<bool()> cancelled_;
+  std::map<std::string, DeclaredPayload> payloads_;
 };
 
 }  // namespace devserver

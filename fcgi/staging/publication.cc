@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fcgi/base/log.h"
+#include "fcgi/build/build_version.h"
 
 namespace devserver {
 namespace {
@@ -48,6 +49,29 @@ Status ListOutput(const std::string& out_dir, Output* out) {
     out->regular.push_back(regular);
   }
   if (ec) return Status::IOError("walking " + out_dir, ec.value());
+  return Status::Ok();
+}
+
+// Puts each declared payload's facts on its file.
+Status AttachPayloadFacts(const std::map<std::string, DeclaredPayload>& payloads,
+                          const std::string& build, Output* out) {
+  const std::string version = BuildOsVersion(fs::path(build).filename().string());
+  size_t attached = 0;
+  for (size_t i = 0; i < out->files.size(); ++i) {
+    state::StagedFile& file = out->files[i];
+    auto it = payloads.find(file.path);
+    if (it == payloads.end()) continue;
+    const PayloadDigest& digest = it->second.digest;
+    if (!out->regular[i] || digest.size != file.size) {
+      return Status::Failed("payload " + file.path + " changed after it was read");
+    }
+    file.sha1 = digest.sha1_base64;
+    file.sha256 = digest.sha256_base64;
+    file.payload =
+        state::PayloadFacts{digest.sha256_hex, digest.metadata_size, it->second.is_delta, version};
+    ++attached;
+  }
+  if (attached != payloads.size()) return Status::Failed("a declared payload left the output");
   return Status::Ok();
 }
 
@@ -130,10 +154,13 @@ class TreeMover {
 }  // namespace
 
 Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, StagingTempDir* temp,
-                     const std::string& build_dir, size_t* count) {
+                     const std::string& build_dir,
+                     const std::map<std::string, DeclaredPayload>& payloads, size_t* count) {
   const std::string out_dir = temp->out_dir();
   Output out;
   Status s = ListOutput(out_dir, &out);
+  if (!s.ok()) return s;
+  s = AttachPayloadFacts(payloads, claim.build, &out);
   if (!s.ok()) return s;
 
   // Data first: everything is durable before it gets its public name.

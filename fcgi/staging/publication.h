@@ -10,21 +10,26 @@
 // lost its claim therefore never moves a file, and nobody sees the artifact staged before all its
 // files are in place. Last, after the commit, the directories that got new names are made durable;
 // a crash before that can lose a name, which the check on use (/is_staged) notices and stages
-// again.
+// again. Update payloads the plugin declared are recorded with their facts in the same
+// transaction.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
+#include "fcgi/staging/install_context.h"
 #include "fcgi/staging/temp_dir.h"
 #include "fcgi/state/state_db.h"
 
 namespace devserver {
 
 // Publishes what `temp`'s output directory holds into `build_dir` under `claim`; the staging
-// directory is removed in the same transaction. `*files` counts the files recorded.
+// directory is removed in the same transaction. `payloads` (by path in the output) are the
+// update payloads among the files. `*files` counts the files recorded.
 Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, StagingTempDir* temp,
-                     const std::string& build_dir, size_t* files);
+                     const std::string& build_dir,
+                     const std::map<std::string, DeclaredPayload>& payloads, size_t* files);
 
 }  // namespace devserver

@@ -120,7 +120,8 @@ Status StageJob::Run() {
     return Status::Unavailable("staging of " + claim_.artifact + " interrupted by shutdown");
   }
   if (temp_) (void)temp_->Remove();
-  Status recorded = deps_.db->MarkFailed(claim_, cause);
+  Status recorded =
+      deps_.db->MarkFailed(claim_, cause, s.code() == Status::Code::kNotFound ? "not_found" : "");
   if (!recorded.ok()) DS_LOG(kWarning) << recorded.message();
   DS_LOG(kWarning) << "staging failed: " << claim_.build << " " << cause;
   return Status::Failed(cause);
@@ -172,7 +173,7 @@ Status StageJob::Resolve(const plugin::ArtifactPlugin& plugin, std::vector<Objec
     // NotFound: not uploaded (yet). Look again until the configured wait is over.
     if (s.code() != Status::Code::kNotFound || deps_.env->MonotonicMicros() >= give_up_at ||
         Cancelled()) {
-      return s.code() == Status::Code::kNotFound ? Status::Failed(s.message()) : s;
+      return s;  // NotFound stays NotFound: the failure is recorded as "not_found"
     }
     Pause(deps_.object_poll);
   }
@@ -247,7 +248,7 @@ Status StageJob::Stage() {
   if (!s.ok()) return s;
   if (Cancelled()) return Status::Failed("cancelled");
   size_t files = 0;
-  s = PublishOutput(deps_.env, deps_.db, claim_, temp_.get(), build_dir_, &files);
+  s = PublishOutput(deps_.env, deps_.db, claim_, temp_.get(), build_dir_, ctx.payloads(), &files);
   if (!s.ok()) return s;
   DS_LOG(kInfo) << "staged " << claim_.build << " " << claim_.artifact << " (" << files
                 << " files, " << done_before_ << " bytes downloaded)";

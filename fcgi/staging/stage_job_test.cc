@@ -40,6 +40,55 @@ TEST_F(StageJobTest, StagesAndLeavesNothingButTheArtifact) {
   EXPECT_EQ(Entries(), std::vector<std::string>{"update.gz"});
 }
 
+// The payloads an update check will offer are recorded with their facts when published: the
+// full payload as full, the deltas as deltas, each with its header's metadata size.
+TEST_F(StageJobTest, PayloadsAreRecordedWithWhatAnUpdateCheckTells) {
+  // The protocol's fixture P: "CrAU", version 2, a 100-byte manifest, no signature.
+  std::string p = "CrAU";
+  p += std::string(7, '\0') + '\x02' + std::string(7, '\0') + 'd' + std::string(4, '\0');
+  p += std::string(100, '\0');
+  PutObject(kPayloadName, p);
+  PutObject("chromeos_R1-1.0.0_R1-1.0.0_board_delta_dev.bin", "not a payload header");
+  PutObject("stateful.tgz", "stateful");
+  Want({"full_payload", "delta_payloads", "stateful"});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RunStageJob(deps_, MustClaim(alice_)).ok());
+
+  std::vector<state::StagedFile> files;
+  ASSERT_TRUE(db_->Files(kFolder, "full_payload", &files).ok());
+  ASSERT_EQ(files.size(), 1U);
+  EXPECT_EQ(files[0].size, 124);
+  EXPECT_EQ(files[0].sha1, "T/Jx1+AWJZMR5qSrYH01L1+y8Cc=");
+  EXPECT_EQ(files[0].sha256, "qXNTRZAb3jnx019d+AldlESYy5OjyS1FFVfhL1eGHwU=");
+  ASSERT_TRUE(files[0].payload.has_value());
+  EXPECT_EQ(files[0].payload->sha256_hex,
+            "a9735345901bde39f1d35f5df8095d944498cb93a3c92d451557e12f57861f05");
+  EXPECT_EQ(files[0].payload->metadata_size, 124);
+  EXPECT_FALSE(files[0].payload->is_delta);
+  EXPECT_EQ(files[0].payload->version, "1.0.0");
+
+  ASSERT_TRUE(db_->Files(kFolder, "delta_payloads", &files).ok());
+  ASSERT_EQ(files.size(), 2U);  // the update and its stateful link
+  EXPECT_EQ(files[1].path, "au/R1-1.0.0_nton/update.gz");
+  ASSERT_TRUE(files[1].payload.has_value());
+  EXPECT_TRUE(files[1].payload->is_delta);
+  EXPECT_EQ(files[1].payload->metadata_size, -1);
+  EXPECT_FALSE(files[0].payload.has_value()) << files[0].path;
+
+  ASSERT_TRUE(db_->Files(kFolder, "stateful", &files).ok());
+  ASSERT_EQ(files.size(), 1U);
+  EXPECT_FALSE(files[0].payload.has_value());
+  EXPECT_EQ(files[0].sha256, "");
+
+  // Found by the path a device fetches.
+  state::StagedFile at;
+  bool found = false;
+  ASSERT_TRUE(db_->FileAt(std::string(kFolder) + "/update.gz", &at, &found).ok());
+  ASSERT_TRUE(found);
+  EXPECT_EQ(at.payload->metadata_size, 124);
+  ASSERT_TRUE(db_->FileAt(std::string(kFolder) + "/nothing.gz", &at, &found).ok());
+  EXPECT_FALSE(found);
+}
+
 // Unpacking for several leases with no byte of progress to report: the lease keeper renews
 // the claim all along, so another stager never gets it, and one attempt does it.
 TEST_F(StageJobTest, LongExtractionKeepsTheClaim) {
@@ -165,6 +214,7 @@ TEST_P(StepFaultTest, FailsWithTheCauseLeavesNothingAndTheNextAttemptSucceeds) {
   state::ArtifactStatus status = StatusOf("full_payload");
   EXPECT_EQ(status.state, ArtifactState::kFailed);
   EXPECT_EQ(status.error, s.message());
+  EXPECT_EQ(status.error_kind, "");  // a failure of this host, not a missing build
   EXPECT_TRUE(Entries().empty()) << Entries().front();
 
   Want({"full_payload"});  // retry_delay is 0
@@ -211,6 +261,7 @@ TEST_F(StageJobTest, MissingObjectFailsNamingThePattern) {
   Status s = RunStageJob(deps_, MustClaim(alice_));
   EXPECT_EQ(s.message(),
             "full_payload: no object matches chromeos_*_full_*.bin in " + std::string(kUrl));
+  EXPECT_EQ(StatusOf("full_payload").error_kind, "not_found");  // an update check: noupdate
   EXPECT_TRUE(HiddenEntries().empty());
 }
 

@@ -64,6 +64,17 @@ class StagingService {
     return db_->StagedBuilds(parent, names);
   }
 
+  // The files recorded for a staged artifact, payloads with their facts.
+  Status Files(const std::string& folder, const std::string& artifact,
+               std::vector<state::StagedFile>* files) {
+    return db_->Files(folder, artifact, files);
+  }
+  // The staged file at `static_path` ("<build>/<path>"), with its facts when it is a
+  // payload; *found false when nothing staged lists it.
+  Status FileAt(const std::string& static_path, state::StagedFile* file, bool* found) {
+    return db_->FileAt(static_path, file, found);
+  }
+
   // Records that the build was used (reads of its files through the API count), at most
   // one write a minute.
   Status MarkUsed(const std::string& folder) { return db_->MarkBuildUsed(folder); }

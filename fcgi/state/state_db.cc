@@ -32,6 +32,7 @@ void ReadStatusColumns(const Statement& row, int first, ArtifactStatus* status) 
   status->bytes_done = row.Int(first + 3);
   status->bytes_total = row.OptionalInt(first + 4);
   status->token = row.Int(first + 5);
+  status->error_kind = row.Text(first + 6);
 }
 
 std::string ClaimLost(const std::string& what, const Claim& claim) {
@@ -170,12 +171,12 @@ Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::st
   // The build's last use comes along, so that a read that counts as use writes only when
   // the recorded use is stale.
   static const NamesQuery kQuery(
-      "SELECT a.artifact, a.state, coalesce(a.error, ''), a.attempts, a.bytes_done, "
-      "  a.bytes_total, a.token, f.path, f.size, coalesce(f.sha1, ''), coalesce(f.sha256, ''), "
-      "  b.last_used_at "
+      std::string("SELECT a.artifact, ") + kStatusColumns +
+      ", f.path, f.size, coalesce(f.sha1, ''), coalesce(f.sha256, ''), b.last_used_at "
       "FROM artifacts a JOIN builds b ON b.build = a.build LEFT JOIN files f "
       "  ON a.state = 'staged' AND f.build = a.build AND f.artifact = a.artifact "
       "WHERE a.build = ?1 AND a.artifact = ?");
+  constexpr int kFile = 1 + internal::kStatusColumnCount;  // the file's first column
   CheckProcess();
   struct Found {
     bool seen = false;
@@ -192,10 +193,11 @@ Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::st
       Found& entry = found[row.Text(0)];
       if (!entry.seen) ReadStatusColumns(row, 1, &entry.status);  // the same on each file's row
       entry.seen = true;
-      if (!row.IsNull(7)) {
-        entry.files.push_back({row.Text(7), row.Int(8), row.Text(9), row.Text(10)});
+      if (!row.IsNull(kFile)) {
+        entry.files.push_back(
+            {row.Text(kFile), row.Int(kFile + 1), row.Text(kFile + 2), row.Text(kFile + 3)});
       }
-      use_stale = use_stale || row.Int(11) < stale;
+      use_stale = use_stale || row.Int(kFile + 4) < stale;
     });
   }
   statuses->clear();

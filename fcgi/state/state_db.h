@@ -36,6 +36,9 @@ struct ArtifactStatus {
   ArtifactState state = ArtifactState::kMissing;
   // Cause of the last failure; while staging again, of the last attempt that was lost.
   std::string error;
+  // What kind of failure `error` is: "not_found" when the build's objects the artifact needs
+  // are not in storage (a build that does not exist, or not yet); empty for any other.
+  std::string error_kind;
   int attempts = 0;
   int64_t bytes_done = 0;
   std::optional<int64_t> bytes_total;
@@ -82,11 +85,21 @@ struct Listing {
   std::vector<ListedObject> objects;  // by name
 };
 
+// What an update check tells a device about a payload file besides its size and hashes,
+// recorded when the payload is staged (table payloads).
+struct PayloadFacts {
+  std::string sha256_hex;
+  int64_t metadata_size = -1;  // from the payload header; -1: none (not a payload)
+  bool is_delta = false;
+  std::string version;  // the build's OS version: "15633.0.0"
+};
+
 struct StagedFile {
   std::string path;  // relative to the build directory
   int64_t size = 0;
-  std::string sha1;    // base64; empty when not computed
-  std::string sha256;  // base64; empty when not computed
+  std::string sha1;                                    // base64; empty when not computed
+  std::string sha256;                                  // base64; empty when not computed
+  std::optional<PayloadFacts> payload = std::nullopt;  // set for update payloads
 };
 
 // Host-wide totals for /check_health.
@@ -202,7 +215,8 @@ class StateDb {
   }
 
   // Records the failure and its cause, if `claim` still holds it.
-  Status MarkFailed(const Claim& claim, const std::string& error);
+  Status MarkFailed(const Claim& claim, const std::string& error,
+                    const std::string& error_kind = "");
 
   // Gives the claim back unfinished (the worker is stopping): queued again for any stager,
   // without counting the attempt.
@@ -247,9 +261,12 @@ class StateDb {
   // The names of the builds in folder `parent` ("x86-alex-release") with at least one staged
   // artifact: "R19-2003.0.0-a1-b1819", ... (unordered).
   Status StagedBuilds(const std::string& parent, std::vector<std::string>* names);
-  // The files recorded for a staged artifact.
+  // The files recorded for a staged artifact, payloads with their facts.
   Status Files(const std::string& build, const std::string& artifact,
                std::vector<StagedFile>* files);
+  // The staged file at `static_path` (relative to the static root: "<build>/<path>"), with
+  // its facts when it is a payload; *found false when no staged artifact lists it.
+  Status FileAt(const std::string& static_path, StagedFile* file, bool* found);
 
   // Eviction (state_db_eviction.cc) ----------------------------------------------------------
 

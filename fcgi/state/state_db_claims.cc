@@ -103,7 +103,7 @@ Status StateDb::ClaimOne(const Owner& owner, int max_staging, int64_t now,
   if (takeover && options_.max_attempts > 0 && found.attempts >= options_.max_attempts) {
     s = Run(&db_,
             std::string("UPDATE artifacts SET state = 'failed', error = ?3, finished_at = ?4, "
-                        "  retry_after = ?4 + ?5, ") +
+                        "  retry_after = ?4 + ?5, error_kind = NULL, ") +
                 kNoOwner + " WHERE build = ?1 AND artifact = ?2",
             [&](Statement& st) {
               st.Bind(1, found.build)
@@ -283,23 +283,41 @@ Status StateDb::Publish(const Claim& claim, const std::vector<StagedFile>& files
                   .Bind(5, f.sha1)
                   .Bind(6, f.sha256);
             });
+    if (s.ok() && f.payload) {
+      const PayloadFacts& p = *f.payload;
+      s = Run(&db_,
+              "INSERT INTO payloads (build, artifact, path, sha256_hex, metadata_size, is_delta, "
+              "  version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+              [&](Statement& st) {
+                st.Bind(1, claim.build)
+                    .Bind(2, claim.artifact)
+                    .Bind(3, f.path)
+                    .Bind(4, p.sha256_hex)
+                    .Bind(5, p.metadata_size >= 0 ? std::optional<int64_t>(p.metadata_size)
+                                                  : std::nullopt)
+                    .Bind(6, int64_t{p.is_delta ? 1 : 0})
+                    .Bind(7, p.version);
+              });
+    }
   }
   if (s.ok()) s = txn.Commit();
   return s;
 }
 
-Status StateDb::MarkFailed(const Claim& claim, const std::string& error) {
+Status StateDb::MarkFailed(const Claim& claim, const std::string& error,
+                           const std::string& error_kind) {
   std::lock_guard<std::mutex> lock(mu_);
   CheckProcess();
   const int64_t now = options_.env->WallSeconds();
   return UpdateClaimed(&db_, claim, "fail",
                        std::string("state = 'failed', error = ?5, finished_at = ?4, "
-                                   "retry_after = ?4 + ?6, ") +
+                                   "retry_after = ?4 + ?6, error_kind = nullif(?7, ''), ") +
                            kNoOwner,
                        [&](Statement& st) {
                          st.Bind(4, now)
                              .Bind(5, error.empty() ? std::string("unknown error") : error)
-                             .Bind(6, options_.retry_delay_seconds);
+                             .Bind(6, options_.retry_delay_seconds)
+                             .Bind(7, error_kind);
                        });
 }
 

@@ -76,6 +76,24 @@ Status StateDb::StagedBuilds(const std::string& parent, std::vector<std::string>
       [&](const Statement& row) { names->push_back(row.Text(0)); });
 }
 
+namespace {
+
+// The columns of a file with its payload facts: files f LEFT JOIN payloads p.
+constexpr const char* kFileColumns =
+    "f.path, f.size, coalesce(f.sha1, ''), coalesce(f.sha256, ''), p.sha256_hex, "
+    "p.metadata_size, p.is_delta, p.version";
+
+StagedFile ReadFileColumns(const Statement& row) {
+  StagedFile file{row.Text(0), row.Int(1), row.Text(2), row.Text(3), std::nullopt};
+  if (!row.IsNull(4)) {
+    file.payload =
+        PayloadFacts{row.Text(4), row.OptionalInt(5).value_or(-1), row.Int(6) != 0, row.Text(7)};
+  }
+  return file;
+}
+
+}  // namespace
+
 Status StateDb::Files(const std::string& build, const std::string& artifact,
                       std::vector<StagedFile>* files) {
   CheckProcess();
@@ -83,12 +101,38 @@ Status StateDb::Files(const std::string& build, const std::string& artifact,
   ReadPool::Lease reader = readers_->Acquire();
   return Run(
       reader.get(),
-      "SELECT path, size, coalesce(sha1, ''), coalesce(sha256, '') FROM files "
-      "WHERE build = ?1 AND artifact = ?2 ORDER BY path",
+      std::string("SELECT ") + kFileColumns +
+          " FROM files f LEFT JOIN payloads p USING (build, artifact, path) "
+          "WHERE f.build = ?1 AND f.artifact = ?2 ORDER BY f.path",
       [&](Statement& st) { st.Bind(1, build).Bind(2, artifact); },
-      [&](const Statement& row) {
-        files->push_back({row.Text(0), row.Int(1), row.Text(2), row.Text(3)});
-      });
+      [&](const Statement& row) { files->push_back(ReadFileColumns(row)); });
+}
+
+Status StateDb::FileAt(const std::string& static_path, StagedFile* file, bool* found) {
+  CheckProcess();
+  *found = false;
+  ReadPool::Lease reader = readers_->Acquire();
+  // The build is some leading part of the path; (build, path) is indexed, so each split is
+  // one lookup. Files shared by several artifacts have a row for each: any one will do.
+  const std::string sql = std::string("SELECT ") + kFileColumns +
+                          " FROM files f JOIN artifacts a USING (build, artifact) "
+                          "LEFT JOIN payloads p USING (build, artifact, path) "
+                          "WHERE f.build = ?1 AND f.path = ?2 AND a.state = 'staged' "
+                          "ORDER BY p.path IS NULL LIMIT 1";
+  for (size_t slash = static_path.find('/'); slash != std::string::npos && !*found;
+       slash = static_path.find('/', slash + 1)) {
+    Status s = Run(
+        reader.get(), sql,
+        [&](Statement& st) {
+          st.Bind(1, static_path.substr(0, slash)).Bind(2, static_path.substr(slash + 1));
+        },
+        [&](const Statement& row) {
+          *file = ReadFileColumns(row);
+          *found = true;
+        });
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 }  // namespace devserver::state

@@ -27,10 +27,12 @@ bool StateDb::RequestChangesNothing(const std::string& build,
     s = kQuery.Run(reader.get(), build, artifacts, [&](const Statement& row) {
       ArtifactStatus& status = found[row.Text(0)];
       ReadStatusColumns(row, 1, &status);
-      const bool retry_due = status.state == ArtifactState::kFailed && row.Int(8) <= now;
-      const bool more_urgent = priority < row.Int(7) && status.state != ArtifactState::kStaged &&
+      constexpr int kAfter = 1 + internal::kStatusColumnCount;  // priority, retry_after, use
+      const bool retry_due = status.state == ArtifactState::kFailed && row.Int(kAfter + 1) <= now;
+      const bool more_urgent = priority < row.Int(kAfter) &&
+                               status.state != ArtifactState::kStaged &&
                                status.state != ArtifactState::kFailed;
-      const bool usage_stale = row.Int(9) < now - kLastUsedResolutionSeconds;
+      const bool usage_stale = row.Int(kAfter + 2) < now - kLastUsedResolutionSeconds;
       changes = changes || retry_due || more_urgent || usage_stale;
     });
   }

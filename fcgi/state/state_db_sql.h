@@ -70,7 +70,9 @@ class NamesQuery {
 
 // The columns every status read selects, in the order ReadStatusColumns expects.
 inline constexpr const char* kStatusColumns =
-    "state, coalesce(error, ''), attempts, bytes_done, bytes_total, token";
+    "state, coalesce(error, ''), attempts, bytes_done, bytes_total, token, "
+    "coalesce(error_kind, '')";
+inline constexpr int kStatusColumnCount = 7;
 
 // A file several artifacts list is counted once: at the row of the artifact first in name
 // order. For a query over `files f`.

@@ -7,9 +7,8 @@
 #include "fcgi/storage/crc32c.h"
 
 namespace devserver::storage {
-namespace {
 
-std::string Base64(const Poco::DigestEngine::Digest& digest) {
+std::string DigestBase64(const Poco::DigestEngine::Digest& digest) {
   std::ostringstream out;
   Poco::Base64Encoder encoder(out);
   encoder.write(reinterpret_cast<const char*>(digest.data()),
@@ -17,8 +16,6 @@ std::string Base64(const Poco::DigestEngine::Digest& digest) {
   encoder.close();
   return out.str();
 }
-
-}  // namespace
 
 ObjectChecksum::ObjectChecksum(const ObjectInfo& object) {
   ExpectIfUnknown(object.crc32c, object.md5);
@@ -65,7 +62,7 @@ Status ObjectChecksum::Verify(const std::string& authority) {
       break;
     case Kind::kMd5:
       name = "md5";
-      actual = Base64(md5_.digest());
+      actual = DigestBase64(md5_.digest());
       break;
   }
   if (actual == expected_) return Status::Ok();

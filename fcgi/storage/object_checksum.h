@@ -14,6 +14,9 @@
 
 namespace devserver::storage {
 
+// A digest as GCS (and Omaha) spell it: base64, padded.
+std::string DigestBase64(const Poco::DigestEngine::Digest& digest);
+
 class ObjectChecksum {
  public:
   explicit ObjectChecksum(const ObjectInfo& object);

@@ -63,6 +63,8 @@ Status InstallOne(plugin::InstallContext& ctx, const std::string& object, const 
   const std::string dir = "au/" + ctx.folder().build + "_" + kind;
   Status moved = ctx.PlaceFetched(object, dir + "/update.gz");
   if (!moved.ok()) return moved;
+  moved = ctx.DeclarePayload(dir + "/update.gz", /*is_delta=*/true);
+  if (!moved.ok()) return moved;
   return ctx.Link(kStatefulTarget, dir + "/" + kStatefulLink);
 }
 

@@ -34,7 +34,9 @@ Status InstallFullPayload(plugin::InstallContext& ctx) {
   std::vector<std::string> objects;
   Status resolved = ResolveFullPayload(ctx.folder(), &objects);
   if (!resolved.ok()) return resolved;
-  return ctx.PlaceFetched(objects.front(), "update.gz");
+  Status placed = ctx.PlaceFetched(objects.front(), "update.gz");
+  if (!placed.ok()) return placed;
+  return ctx.DeclarePayload("update.gz", /*is_delta=*/false);
 }
 
 }  // namespace devserver::payloads

@@ -28,7 +28,7 @@
 namespace devserver::plugin {
 
 // Bumped on any incompatible change of this header; the core refuses other versions.
-inline constexpr int kPluginApiVersion = 3;
+inline constexpr int kPluginApiVersion = 4;
 
 // The artifact family the wire's files=<name> names: "file:<name>" (the files plugin owns it).
 inline constexpr const char* kFileFamily = "file:";
@@ -85,6 +85,11 @@ class InstallContext {
   // setuid/setgid bits and ownership are dropped. An include selector that matches nothing is
   // an error naming it. Plugins never open archives themselves.
   virtual Status Extract(const ExtractRequest& request) = 0;
+  // Declares that the output file `relative_path` is an update payload a device may be sent,
+  // a delta or a full image. Before the artifact is published the core records what an
+  // update check tells the device about it (size, hashes, the payload header's metadata
+  // size, delta or not), so no answer ever reads the payload. The file must exist.
+  virtual Status DeclarePayload(const std::string& relative_path, bool is_delta) = 0;
 };
 
 class ArtifactPlugin {

@@ -1,0 +1,204 @@
+// POST /update[/<label>]: the Omaha server Chrome OS devices update from.
+//
+// The label is a build directory under the static root ("eve-release/R119-15633.0.0": its
+// full payload) or a delta directory in it (".../au/R119-15633.0.0_nton": that delta). A
+// label that is not staged is staged on demand, through the same claims as /download, and
+// the device gets its answer once it is staged (or 503 + Retry-After after max_wait: devices
+// check again). The answer comes from the facts recorded when the payload was staged; no
+// update check ever reads the payload.
+#include <string>
+#include <vector>
+
+#include "fcgi/api/endpoints.h"
+#include "fcgi/api/staging_calls.h"
+#include "fcgi/http/read_body.h"
+#include "fcgi/omaha/update_request.h"
+#include "fcgi/omaha/update_response.h"
+
+namespace devserver {
+namespace {
+
+using omaha::AppAnswer;
+using omaha::Offer;
+using omaha::UpdateRequest;
+
+constexpr const char* kUpdatePath = "/update";
+constexpr const char* kDeltaDir = "/au/";
+constexpr const char* kPayloadName = "update.gz";
+
+// Which payload a label names.
+struct LabelTarget {
+  std::string label;
+  std::string folder;    // the build's directory under the static root
+  std::string artifact;  // full_payload or delta_payloads
+  std::string path;      // the payload, relative to the build directory
+  bool is_delta = false;
+};
+
+Status ParseLabel(const std::string& label, LabelTarget* target) {
+  Status s = CheckRelativePath("label", label);
+  if (!s.ok()) return s;
+  target->label = label;
+  const size_t au = label.find(kDeltaDir);
+  if (au == std::string::npos) {
+    target->folder = label;
+    target->artifact = "full_payload";
+    target->path = kPayloadName;
+    return Status::Ok();
+  }
+  target->folder = label.substr(0, au);
+  target->artifact = "delta_payloads";
+  target->path = label.substr(au + 1) + "/" + kPayloadName;
+  target->is_delta = true;
+  return Status::Ok();
+}
+
+// The build a static folder holds: "gs/<bucket>/<prefix>" is another bucket's, anything else
+// the default bucket's. NotFound when no allowed build has that folder.
+Status RefOfFolder(const ServiceInfo& service, const std::string& folder, BuildRef* ref) {
+  const std::string other = std::string(kOtherBucketsDir) + "/";
+  const std::string url = folder.rfind(other, 0) == 0
+                              ? "gs://" + folder.substr(other.size())
+                              : "gs://" + service.config.allowed_buckets.front() + "/" + folder;
+  Status s = ParseArchiveUrl(url, service.config.allowed_buckets, ref);
+  if (!s.ok() || ref->folder != folder) {
+    return Status::NotFound(folder + " is no build directory of an allowed bucket");
+  }
+  return Status::Ok();
+}
+
+// http://host/static/<label>/, from [omaha] base_url, else X-Forwarded-Host, else Host.
+std::string BaseUrl(const ServiceInfo& service, const Request& req, const std::string& label) {
+  std::string base = service.config.omaha_base_url;
+  if (base.empty()) {
+    std::string host = req.forwarded_host.substr(0, req.forwarded_host.find(','));
+    while (!host.empty() && host.front() == ' ') host.erase(0, 1);
+    while (!host.empty() && host.back() == ' ') host.pop_back();
+    base = "http://" + (host.empty() ? req.host : host);
+  }
+  return base + "/static/" + label + "/";
+}
+
+// The payload the label names, staged now if it was not. *found false: the label names no
+// payload (no such build upstream, or no such delta), which devices are told as "noupdate".
+Status FindOffer(const ServiceInfo& service, const Request& req, const LabelTarget& target,
+                 Offer* offer, bool* found) {
+  *found = false;
+  BuildRef ref;
+  if (!RefOfFolder(service, target.folder, &ref).ok()) return Status::Ok();
+  Status s = EnsureStaged(service, req, ref, {target.artifact});
+  if (s.code() == Status::Code::kFailed) {
+    ArtifactStatuses statuses;
+    Status checked = service.staging->Check(ref, {target.artifact}, &statuses);
+    if (checked.ok() && statuses[0].state == state::ArtifactState::kFailed &&
+        statuses[0].error_kind == "not_found") {
+      return Status::Ok();  // nothing upstream by that name: no update, not an error
+    }
+  }
+  if (!s.ok()) return s;
+  std::vector<state::StagedFile> files;
+  s = service.staging->Files(ref.folder, target.artifact, &files);
+  if (!s.ok()) return s;
+  for (const state::StagedFile& file : files) {
+    if (file.path != target.path) continue;
+    if (!file.payload) {
+      return Status::Failed(target.label + ": " + file.path +
+                            " was staged without its update facts (staged by an older "
+                            "devserver); stage it again with clean=True");
+    }
+    offer->base_url = BaseUrl(service, req, target.label);
+    offer->name = kPayloadName;
+    offer->size = file.size;
+    offer->sha1_base64 = file.sha1;
+    offer->sha256_base64 = file.sha256;
+    offer->sha256_hex = file.payload->sha256_hex;
+    offer->metadata_size = file.payload->metadata_size;
+    offer->is_delta = file.payload->is_delta;
+    offer->version = file.payload->version;
+    *found = true;
+  }
+  return Status::Ok();
+}
+
+// Whether `app` is a DLC or MiniOS app of another app in the request ("<appid>_<dlc-id>",
+// "<appid>_minios"): those are never updated from a label, which names a platform image.
+bool IsSubApp(const UpdateRequest& request, const omaha::App& app) {
+  for (const omaha::App& other : request.apps) {
+    if (&other != &app && app.appid.size() > other.appid.size() + 1 &&
+        app.appid.compare(0, other.appid.size() + 1, other.appid + "_") == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status Update(const ServiceInfo& service, const Request& req, Response* response) {
+  std::string label;
+  if (req.path.size() > std::string(kUpdatePath).size()) {
+    label = req.path.substr(std::string(kUpdatePath).size() + 1);  // after "/update/"
+    while (!label.empty() && label.back() == '/') label.pop_back();
+  }
+  LabelTarget target;
+  if (!label.empty()) {
+    Status s = ParseLabel(label, &target);
+    if (!s.ok()) return s;
+  }
+  std::string body;
+  Status s = ReadWholeBody(req, size_t(service.config.omaha_max_request_kib) * 1024, &body);
+  if (!s.ok()) return s;
+  UpdateRequest request;
+  s = ParseUpdateRequest(body, &request);
+  if (!s.ok()) return s;
+
+  std::vector<AppAnswer> answers(request.apps.size());
+  Offer offer;
+  bool have_offer = false;
+  bool looked = false;
+  for (size_t i = 0; i < request.apps.size(); ++i) {
+    const omaha::App& app = request.apps[i];
+    if (!app.update_check || label.empty() || IsSubApp(request, app)) continue;
+    if (!looked) {
+      s = FindOffer(service, req, target, &offer, &have_offer);
+      if (!s.ok()) return s;
+      looked = true;
+    }
+    // A client that cannot apply deltas is not offered one.
+    answers[i].update = have_offer && (!offer.is_delta || app.delta_okay);
+    if (answers[i].update) answers[i].offer = offer;
+  }
+  *response = Response::Text(RenderUpdateResponse(request, answers, service.env->WallSeconds()));
+  response->content_type = "text/xml; charset=utf-8";
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterUpdateEndpoints(const ServiceInfo& service, Router* router) {
+  const std::string doc =
+      "POST /update[/<label>]\n\n"
+      "The Omaha update server devices are pointed at (update_engine --omaha_url=...). The body "
+      "is an Omaha request, protocol 3.0 or 2.0; the answer is in the same protocol, one <app> "
+      "per requested app, in order.\n"
+      "<label> is a build directory under the static root (eve-release/R119-15633.0.0: its "
+      "full payload) or a delta directory in it (.../au/R119-15633.0.0_nton: that delta, "
+      "offered only to clients that say delta_okay=\"true\"). A label that is not staged is "
+      "staged on demand; the answer comes when it is, or 503 with Retry-After after max_wait. "
+      "A label naming no build upstream, DLC and MiniOS apps, and requests without a label "
+      "get noupdate. A failed staging of an existing build is a 500 with its cause. Payload "
+      "URLs are <[omaha] base_url, else http://X-Forwarded-Host, else Host>/static/<label>/.\n"
+      "400 with the reason for a body that is no Omaha request (malformed XML, DOCTYPE or "
+      "entity declarations, unknown protocol, no <app>, nesting deeper than 8), a label with "
+      "'..', an absolute path or control characters; 413 over [omaha] max_request_kib.\n";
+  router->Add({kUpdatePath,
+               {"POST"},
+               "Omaha update checks and events of devices (no label).",
+               doc,
+               ServiceHandler(service, Update)});
+  router->Add({std::string(kUpdatePath) + "/",
+               {"POST"},
+               "Omaha update checks and events of devices, for the build or delta <label>.",
+               doc,
+               ServiceHandler(service, Update)});
+}
+
+}  // namespace devserver

@@ -1,0 +1,321 @@
+// The Omaha server through nginx and the pool: update checks of every client era answered
+// from facts recorded at staging, payloads staged on demand once, hostile bodies refused;
+// and /api/fileinfo.
+#include <Poco/Base64Encoder.h>
+#include <Poco/DigestEngine.h>
+#include <Poco/SHA1Engine.h>
+#include <Poco/SHA2Engine.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/integration/omaha_answer.h"
+#include "tests/integration/staging_fixture.h"
+
+namespace devserver::testing {
+namespace {
+
+// "CrAU", major version 2, the manifest size, no signature, then `body`.
+std::string Payload(uint64_t manifest, const std::string& body) {
+  std::string p = "CrAU";
+  for (uint64_t v : {uint64_t{2}, manifest}) {
+    for (int shift = 56; shift >= 0; shift -= 8) p.push_back(static_cast<char>(v >> shift));
+  }
+  return p + std::string(4, '\0') + body;
+}
+
+// The protocol's fixture P: 124 bytes, metadata size 124.
+std::string FixtureP() { return Payload(100, std::string(100, '\0')); }
+
+std::string Base64(const Poco::DigestEngine::Digest& d) {
+  std::ostringstream out;
+  Poco::Base64Encoder encoder(out);
+  encoder.write(reinterpret_cast<const char*>(d.data()), static_cast<std::streamsize>(d.size()));
+  encoder.close();
+  return out.str();
+}
+
+std::string V3Check(const std::string& appid = "{A}", const std::string& delta_okay = "true") {
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><request requestid=\"6f0c\" "
+         "sessionid=\"1b2e\" protocol=\"3.0\" updater=\"ChromeOSUpdateEngine\" "
+         "updaterversion=\"0.1.0.0\" installsource=\"scheduler\" ismachine=\"1\"><os "
+         "version=\"Indy\" platform=\"Chrome OS\" sp=\"15474.0.0_x86_64\"></os><app appid=\"" +
+         appid +
+         "\" cohort=\"1:3:\" version=\"15474.0.0\" track=\"testimage-channel\" board=\"eve\" "
+         "hardware_class=\"EVE TEST A1B-C2D\" delta_okay=\"" +
+         delta_okay +
+         "\" installdate=\"5887\"><ping active=\"1\" a=\"-1\" r=\"-1\"></ping>"
+         "<updatecheck></updatecheck><event eventtype=\"54\" eventresult=\"1\" "
+         "previousversion=\"15437.0.0\"></event></app></request>";
+}
+
+const std::string kV2Check =
+    "<o:gupdate xmlns:o=\"http://www.google.com/update2/request\" "
+    "version=\"ChromeOSUpdateEngine-0.1.0.0\" updaterversion=\"ChromeOSUpdateEngine-0.1.0.0\" "
+    "protocol=\"2.0\" ismachine=\"1\"><o:os version=\"Indy\" platform=\"Chrome OS\" "
+    "sp=\"0.11.254.2011_03_09_1814_i686\"></o:os><o:app appid=\"{DEV-BUILD}\" "
+    "version=\"0.11.254.2011_03_09_1814\" lang=\"en-US\" track=\"developer-build\" "
+    "board=\"x86-generic\" hardware_class=\"BETA DVT\" delta_okay=\"true\"><o:updatecheck>"
+    "</o:updatecheck><o:event eventtype=\"3\" eventresult=\"2\" "
+    "previousversion=\"0.11.216.2011_03_02_1358\"></o:event></o:app></o:gupdate>";
+
+class OmahaTest : public StagingTest {
+ protected:
+  HttpResult Post(const std::string& target, const std::string& body,
+                  std::map<std::string, std::string> headers = {}) {
+    headers.emplace("Content-Type", "text/xml");
+    return HttpCall(service_.port(), "POST", target, headers, body, 60000);
+  }
+  // A build whose full payload is `full` (and whose deltas are the fixture's random bytes).
+  FakeBuild PutPayloadBuild(const std::string& build, const std::string& full) {
+    FakeBuild b = PutBuild(build, 16, /*with_full=*/false);
+    b.full = full;
+    fake_->PutObject(kBucket, b.folder + "/" + b.FullName(), full);
+    return b;
+  }
+  // The payload the answer points at, fetched as the device would, checked against the
+  // answer's size and hashes.
+  void ExpectFetchMatches(const AnsweredApp& app, const std::string& expected_bytes) {
+    const std::string prefix = "http://127.0.0.1:" + std::to_string(service_.port());
+    ASSERT_EQ(app.url.rfind(prefix, 0), 0U) << app.url;
+    HttpResult r = Get(app.url.substr(prefix.size()));
+    ASSERT_EQ(r.status, 200) << app.url;
+    EXPECT_EQ(r.body, expected_bytes);
+    EXPECT_EQ(app.size, static_cast<int64_t>(r.body.size()));
+    Poco::SHA2Engine sha256(Poco::SHA2Engine::SHA_256);
+    sha256.update(r.body);
+    const Poco::DigestEngine::Digest d = sha256.digest();
+    EXPECT_EQ(app.sha256_hex, Poco::DigestEngine::digestToHex(d));
+    EXPECT_EQ(app.sha256_base64, Base64(d));
+    Poco::SHA1Engine sha1;
+    sha1.update(r.body);
+    EXPECT_EQ(app.sha1_base64, Base64(sha1.digest()));
+  }
+};
+
+TEST_F(OmahaTest, A2023ClientGetsTheFullPayloadOfItsLabel) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  HttpResult r = Post("/update/" + b.folder, V3Check());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["Content-Type"].rfind("text/xml", 0), 0U);
+  OmahaAnswer answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  ASSERT_EQ(answer.apps.size(), 1U);
+  const AnsweredApp& app = answer.apps[0];
+  EXPECT_EQ(app.appid, "{A}");
+  EXPECT_EQ(app.status, "ok");
+  EXPECT_TRUE(app.ping_acknowledged);
+  EXPECT_EQ(app.events_acknowledged, 1);
+  EXPECT_FALSE(app.is_delta);
+  EXPECT_EQ(app.metadata_size, 124);
+  EXPECT_EQ(app.version, "15633.0.0");
+  EXPECT_EQ(app.sha256_hex, "a9735345901bde39f1d35f5df8095d944498cb93a3c92d451557e12f57861f05");
+  EXPECT_EQ(app.url, "http://127.0.0.1:" + std::to_string(service_.port()) + "/static/" + b.folder +
+                         "/update.gz");
+  ExpectFetchMatches(app, FixtureP());
+}
+
+TEST_F(OmahaTest, ADeltaLabelServesItsDeltaOnlyToClientsThatTakeDeltas) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  const std::string label = b.folder + "/au/" + b.build + "_nton";
+  HttpResult r = Post("/update/" + label, V3Check("{A}", "true"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  OmahaAnswer answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  ASSERT_EQ(answer.apps[0].status, "ok");
+  EXPECT_TRUE(answer.apps[0].is_delta);
+  EXPECT_EQ(answer.apps[0].metadata_size, -1);  // the fixture's delta has no payload header
+  ExpectFetchMatches(answer.apps[0], b.delta_nton);
+
+  r = Post("/update/" + label, V3Check("{A}", "false"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  EXPECT_EQ(answer.apps[0].status, "noupdate");
+}
+
+TEST_F(OmahaTest, A2012ClientIsAnsweredInProtocol2WithTheWholeUrl) {
+  FakeBuild b = PutPayloadBuild("R19-2003.0.0-a1-b1819", FixtureP());
+  HttpResult r = Post("/update/" + b.folder, kV2Check);
+  ASSERT_EQ(r.status, 200) << r.body;
+  OmahaAnswer answer = ReadOmahaAnswer(r.body, /*v2=*/true);
+  ASSERT_EQ(answer.error, "") << r.body;
+  ASSERT_EQ(answer.apps.size(), 1U);
+  EXPECT_EQ(answer.apps[0].appid, "{DEV-BUILD}");
+  EXPECT_EQ(answer.apps[0].status, "ok");
+  EXPECT_EQ(answer.apps[0].version, "2003.0.0");
+  EXPECT_EQ(answer.apps[0].events_acknowledged, 1);
+  Poco::SHA2Engine sha256(Poco::SHA2Engine::SHA_256);
+  sha256.update(FixtureP());
+  answer.apps[0].sha256_hex = Poco::DigestEngine::digestToHex(sha256.digest());
+  ExpectFetchMatches(answer.apps[0], FixtureP());
+}
+
+TEST_F(OmahaTest, PlatformDlcMiniOsEventOnlyAndPingOnlyRequests) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  HttpResult r = Post("/update/" + b.folder,
+                      "<request protocol=\"3.0\" updater=\"ChromeOSUpdateEngine\">"
+                      "<app appid=\"{P}\" version=\"15474.0.0\"><updatecheck/></app>"
+                      "<app appid=\"{P}_sample-dlc\" version=\"15474.0.0\"><updatecheck/></app>"
+                      "<app appid=\"{P}_minios\" version=\"15474.0.0\"><updatecheck/></app>"
+                      "</request>");
+  ASSERT_EQ(r.status, 200) << r.body;
+  OmahaAnswer answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  ASSERT_EQ(answer.apps.size(), 3U);
+  EXPECT_EQ(answer.apps[0].appid, "{P}");
+  EXPECT_EQ(answer.apps[0].status, "ok");
+  EXPECT_EQ(answer.apps[1].appid, "{P}_sample-dlc");
+  EXPECT_EQ(answer.apps[1].status, "noupdate");
+  EXPECT_EQ(answer.apps[2].appid, "{P}_minios");
+  EXPECT_EQ(answer.apps[2].status, "noupdate");
+
+  // A DLC install: the platform app without an update check gets no <updatecheck>.
+  r = Post("/update/" + b.folder,
+           "<request protocol=\"3.0\"><app appid=\"{P}\" version=\"15474.0.0\"/>"
+           "<app appid=\"{P}_dlc\" version=\"15474.0.0\"><updatecheck/></app></request>");
+  answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  EXPECT_FALSE(answer.apps[0].has_updatecheck);
+  EXPECT_EQ(answer.apps[1].status, "noupdate");
+
+  // Event-only and ping-only: acknowledged, nothing offered.
+  r = Post("/update/" + b.folder,
+           "<request protocol=\"3.0\"><app appid=\"{P}\" version=\"15474.0.0\">"
+           "<event eventtype=\"13\" eventresult=\"1\"/><event eventtype=\"14\" eventresult=\"1\"/>"
+           "</app></request>");
+  answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  EXPECT_EQ(answer.apps[0].events_acknowledged, 2);
+  EXPECT_FALSE(answer.apps[0].has_updatecheck);
+  r = Post("/update/" + b.folder,
+           "<request protocol=\"3.0\"><app appid=\"{P}\"><ping a=\"1\" r=\"1\"/></app></request>");
+  answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  EXPECT_TRUE(answer.apps[0].ping_acknowledged);
+}
+
+TEST_F(OmahaTest, LabelsThatNameNoBuildGetNoUpdate) {
+  for (const std::string& target : {std::string("/update/x86-alex-release/R1-404.0.0"),
+                                    std::string("/update/nothing"), std::string("/update")}) {
+    HttpResult r = Post(target, V3Check());
+    ASSERT_EQ(r.status, 200) << target << ": " << r.body;
+    OmahaAnswer answer = ReadOmahaAnswer(r.body);
+    ASSERT_EQ(answer.error, "") << r.body;
+    EXPECT_EQ(answer.apps[0].status, "noupdate") << target;
+  }
+  EXPECT_EQ(fake_->Counters().Of(kBucket + "/nothing").media, 0U);
+}
+
+TEST_F(OmahaTest, TheUrlBaseIsTheForwardedHostElseTheHost) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  HttpResult r = Post("/update/" + b.folder, V3Check(),
+                      {{"X-Forwarded-Host", "lab-ds.example:8082, proxy.internal"}});
+  OmahaAnswer answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  EXPECT_EQ(answer.apps[0].url, "http://lab-ds.example:8082/static/" + b.folder + "/update.gz");
+  r = Post("/update/" + b.folder, V3Check(), {{"Host", "ds.example:9090"}});
+  answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  EXPECT_EQ(answer.apps[0].url, "http://ds.example:9090/static/" + b.folder + "/update.gz");
+}
+
+// 64 devices ask for a cold label at once: one download of the payload, one answer for all.
+TEST_F(OmahaTest, ConcurrentChecksOfAColdLabelStageItOnce) {
+  const std::string full = Payload(4096, RandomBytes(3 << 20, 7));
+  FakeBuild b = PutPayloadBuild("R120-15700.0.0", full);
+  constexpr int kDevices = 64;
+  std::vector<std::future<HttpResult>> checks;
+  checks.reserve(kDevices);
+  for (int i = 0; i < kDevices; ++i) {
+    checks.push_back(
+        std::async(std::launch::async, [&] { return Post("/update/" + b.folder, V3Check()); }));
+  }
+  std::string first;
+  for (auto& check : checks) {
+    HttpResult r = check.get();
+    ASSERT_EQ(r.status, 200) << r.body;
+    // The answers differ only in <daystart>.
+    const std::string app = r.body.substr(r.body.find("<app"));
+    if (first.empty()) first = app;
+    EXPECT_EQ(app, first);
+  }
+  EXPECT_EQ(fake_->Counters().Of(b.Key(b.FullName())).media, 1U);
+  OmahaAnswer answer = ReadOmahaAnswer(
+      checks.empty() ? ""
+                     : "<?xml version=\"1.0\"?><response protocol=\"3.0\">" +
+                           first.substr(0, first.rfind("</response>")) + "</response>");
+  ASSERT_EQ(answer.error, "");
+  EXPECT_EQ(answer.apps[0].metadata_size, 24 + 4096);
+  ExpectFetchMatches(answer.apps[0], full);
+}
+
+TEST_F(OmahaTest, HostileBodiesAreRefusedAndTheNextRequestIsAnswered) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  const std::string target = "/update/" + b.folder;
+  struct Case {
+    std::string name;
+    std::string body;
+    int status;
+    std::string reason;
+  };
+  std::string deep = "<request protocol=\"3.0\">";
+  for (int i = 0; i < 20000; ++i) deep += "<x>";  // within the body limit
+  const std::vector<Case> cases = {
+      {"entity expansion",
+       "<!DOCTYPE r [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">]>"
+       "<request protocol=\"3.0\"><app appid=\"&b;\"/></request>",
+       400, "DOCTYPE and entity declarations are not accepted"},
+      {"20k nested elements", deep, 400, "elements nested deeper than 8"},
+      {"NUL bytes", std::string("<request protocol=\"3.0\">\0</request>", 35), 400,
+       "the request body holds NUL bytes"},
+      {"truncated", V3Check().substr(0, 200), 400, "malformed XML"},
+      {"wrong root", "<gupdate protocol=\"3.0\"><app appid=\"a\"/></gupdate>", 400,
+       "does not have the root element"},
+      {"no app", "<request protocol=\"3.0\"/>", 400, "the request names no <app>"},
+      {"64 MiB", std::string(64 << 20, ' '), 413, ""},
+  };
+  for (const Case& c : cases) {
+    HttpResult r = Post(target, c.body);
+    EXPECT_EQ(r.status, c.status) << c.name << ": " << r.body.substr(0, 200);
+    EXPECT_NE(r.body.find(c.reason), std::string::npos) << c.name << ": " << r.body.substr(0, 200);
+  }
+  EXPECT_EQ(Post("/update/../../etc", V3Check()).status, 400);
+  HttpResult r = Post(target, V3Check());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ReadOmahaAnswer(r.body).error, "");
+}
+
+TEST_F(OmahaTest, FileInfoTellsTheFactsRecordedAtStaging) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  HttpResult r = Get("/stage?archive_url=" + b.Url() + "&artifacts=full_payload,delta_payloads");
+  ASSERT_EQ(r.status, 200) << r.body;
+
+  r = Get("/api/fileinfo/" + b.folder + "/update.gz");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body,
+            "{\"size\":124,\"sha1\":\"T/Jx1+AWJZMR5qSrYH01L1+y8Cc=\","
+            "\"sha256\":\"qXNTRZAb3jnx019d+AldlESYy5OjyS1FFVfhL1eGHwU=\",\"is_delta\":false}");
+  r = Get("/api/fileinfo/" + b.folder + "/au/" + b.build + "_nton/update.gz");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"size\":" + std::to_string(b.delta_nton.size()) + ","), std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("\"is_delta\":true"), std::string::npos) << r.body;
+
+  // A staged file that is no payload, a path nothing staged lists, a path out of the root.
+  r = Get("/api/fileinfo/" + b.folder + "/au/" + b.build + "_nton/stateful.tgz");
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_NE(r.body.find("no update payload"), std::string::npos) << r.body;
+  r = Get("/api/fileinfo/" + b.folder + "/nothing.gz");
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_NE(r.body.find("is not a staged file"), std::string::npos) << r.body;
+  r = Get("/api/fileinfo/" + b.folder + "/../../x");
+  EXPECT_GE(r.status, 400) << r.body;
+  EXPECT_LT(r.status, 500) << r.body;
+}
+
+}  // namespace
+}  // namespace devserver::testing
