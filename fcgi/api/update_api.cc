@@ -5,11 +5,14 @@
 // label that is not staged is staged on demand, through the same claims as /download, and
 // the device gets its answer once it is staged (or 503 + Retry-After after max_wait: devices
 // check again). The answer comes from the facts recorded when the payload was staged; no
-// update check ever reads the payload.
+// update check ever reads the payload. Each request's events and update checks go to the
+// client's log (by IP), and an update check takes the label /api/setnextupdate set for it.
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "fcgi/api/endpoints.h"
+#include "fcgi/api/omaha_clients.h"
 #include "fcgi/api/staging_calls.h"
 #include "fcgi/http/read_body.h"
 #include "fcgi/omaha/update_request.h"
@@ -132,6 +135,32 @@ bool IsSubApp(const UpdateRequest& request, const omaha::App& app) {
   return false;
 }
 
+// The client's log entries for this request: each event of a platform app, and each of its
+// update checks.
+std::vector<state::OmahaLogEntry> LogEntries(const UpdateRequest& request, const std::string& ip,
+                                             int64_t now_us) {
+  std::vector<state::OmahaLogEntry> entries;
+  for (const omaha::App& app : request.apps) {
+    if (IsSubApp(request, app)) continue;
+    state::OmahaLogEntry base;
+    base.ip = ip;
+    base.at_us = now_us;
+    base.version = app.version;
+    base.track = app.track;
+    base.board = app.board;
+    if (app.update_check) entries.push_back(base);
+    for (const omaha::Event& event : app.events) {
+      state::OmahaLogEntry e = base;
+      e.event_type = event.type;
+      e.event_result = event.result;
+      e.error_code = event.error_code;
+      e.previous_version = event.previous_version;
+      entries.push_back(std::move(e));
+    }
+  }
+  return entries;
+}
+
 Status Update(const ServiceInfo& service, const Request& req, Response* response) {
   std::string label;
   if (req.path.size() > std::string(kUpdatePath).size()) {
@@ -149,6 +178,19 @@ Status Update(const ServiceInfo& service, const Request& req, Response* response
   UpdateRequest request;
   s = ParseUpdateRequest(body, &request);
   if (!s.ok()) return s;
+
+  const std::string ip = ClientIp(req.remote_addr);
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  service.staging->RecordOmaha(LogEntries(request, ip, now_us));
+  if (request.HasUpdateCheck()) {
+    // A label set for this client's next update check wins over the URL's, once.
+    std::string forced;
+    s = service.staging->TakeForcedLabel(ip, &forced);
+    if (!s.ok()) return s;
+    if (!forced.empty() && ParseLabel(forced, &target).ok()) label = forced;
+  }
 
   std::vector<AppAnswer> answers(request.apps.size());
   Offer offer;

@@ -16,6 +16,9 @@ namespace {
 // How often stagers look for work queued by other workers, and waiters re-read state
 // written by other workers. Work queued in this worker wakes them at once.
 constexpr std::chrono::milliseconds kStagerPoll{200};
+// Update clients' log entries wait at most this long, or until this many wait, to be written.
+constexpr std::chrono::milliseconds kOmahaLogBatch{200};
+constexpr size_t kOmahaLogMaxBatch = 1000;
 constexpr std::chrono::milliseconds kWaiterPoll{50};
 // How often reads under /static/ are written down: use is recorded to the minute anyway.
 constexpr std::chrono::milliseconds kReadsBatch{1000};
@@ -108,6 +111,14 @@ Status StagingService::Start(const Config& config, int reads_fd,
         started->evictor_.get(), BudgetFromConfig(config), EvictionLockPath(config),
         std::chrono::seconds(config.cache_check_interval_s));
   }
+  {
+    state::StateDb* db = started->db_.get();
+    started->omaha_log_ = std::make_unique<Batcher<state::OmahaLogEntry>>(
+        [db](const std::vector<state::OmahaLogEntry>& entries) {
+          return db->RecordOmahaEntries(entries);
+        },
+        kOmahaLogBatch, kOmahaLogMaxBatch);
+  }
   if (reads_fd >= 0) {
     started->reads_fd_ = reads_fd;
     state::StateDb* db = started->db_.get();
@@ -121,6 +132,7 @@ Status StagingService::Start(const Config& config, int reads_fd,
 
 StagingService::~StagingService() {
   Shutdown();
+  omaha_log_.reset();
   reads_.reset();
   janitor_.reset();
   stagers_.reset();  // joins the stagers before the things they use go away
@@ -140,6 +152,7 @@ void StagingService::Shutdown() {
   if (stagers_) stagers_->Stop();
   if (waiters_) waiters_->Shutdown();
   if (reads_) reads_->Stop();
+  if (omaha_log_) omaha_log_->Stop();
   // This worker's copy of the reads socket goes at once: a pool started after this one's
   // master died must find the socket free while this worker still finishes.
   if (reads_fd_ >= 0) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "fcgi/base/batcher.h"
 #include "fcgi/base/fault_env.h"
 #include "fcgi/base/status.h"
 #include "fcgi/build/build_ref.h"
@@ -75,6 +76,26 @@ class StagingService {
     return db_->FileAt(static_path, file, found);
   }
 
+  // Update clients (Omaha). Log entries are written in batches (within a fifth of a second);
+  // the reads below first write what this worker has waiting.
+  void RecordOmaha(std::vector<state::OmahaLogEntry> entries) {
+    for (state::OmahaLogEntry& e : entries) omaha_log_->Add(std::move(e));
+  }
+  Status TakeForcedLabel(const std::string& ip, std::string* label) {
+    return db_->TakeForcedLabel(ip, label);
+  }
+  Status SetForcedLabel(const std::string& ip, const std::string& label) {
+    return db_->SetForcedLabel(ip, label);
+  }
+  Status GetOmahaClient(const std::string& ip, state::OmahaClient* client, bool* found) {
+    omaha_log_->Flush();
+    return db_->GetOmahaClient(ip, client, found);
+  }
+  Status GetOmahaLog(const std::string& ip, std::vector<state::OmahaLogEntry>* entries) {
+    omaha_log_->Flush();
+    return db_->GetOmahaLog(ip, entries);
+  }
+
   // Records that the build was used (reads of its files through the API count), at most
   // one write a minute.
   Status MarkUsed(const std::string& folder) { return db_->MarkBuildUsed(folder); }
@@ -107,6 +128,7 @@ class StagingService {
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<Janitor> janitor_;     // none when [cache] eviction_interval is 0
   std::unique_ptr<ReadRecorder> reads_;  // none when reads are not counted
+  std::unique_ptr<Batcher<state::OmahaLogEntry>> omaha_log_;
   int reads_fd_ = -1;  // this worker's copy of the reads socket; closed by Shutdown()
 };
 

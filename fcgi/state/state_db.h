@@ -102,6 +102,27 @@ struct StagedFile {
   std::optional<PayloadFacts> payload = std::nullopt;  // set for update payloads
 };
 
+// One entry of an update client's log: an event it reported, or an update check (no event).
+struct OmahaLogEntry {
+  std::string ip;
+  int64_t at_us = 0;  // when the request came, Unix microseconds
+  std::string version;
+  std::string track;
+  std::string board;
+  std::optional<int64_t> event_type;  // none: an update check
+  std::optional<int64_t> event_result;
+  std::optional<int64_t> error_code;
+  std::string previous_version;
+};
+
+// What an update client last reported, and the label its next update check will get.
+struct OmahaClient {
+  std::string last_known_version;
+  std::optional<int64_t> last_event_type;
+  std::optional<int64_t> last_event_status;
+  std::string forced_update_label;  // empty: none
+};
+
 // Host-wide totals for /check_health.
 struct StateSummary {
   int64_t staging = 0;  // artifacts being staged now
@@ -267,6 +288,24 @@ class StateDb {
   // The staged file at `static_path` (relative to the static root: "<build>/<path>"), with
   // its facts when it is a payload; *found false when no staged artifact lists it.
   Status FileAt(const std::string& static_path, StagedFile* file, bool* found);
+
+  // Omaha update clients (state_db_omaha.cc) -----------------------------------------------
+
+  // Appends `entries` to their clients' logs, dropping the oldest past the bounds below, in
+  // one write transaction. What a client last reported is read from its newest entries.
+  Status RecordOmahaEntries(const std::vector<OmahaLogEntry>& entries);
+  // The label set for `ip`'s next update check, taken: *label is empty when none was set.
+  // Exactly one caller takes a label, however many workers ask at once.
+  Status TakeForcedLabel(const std::string& ip, std::string* label);
+  Status SetForcedLabel(const std::string& ip, const std::string& label);
+  // What the client last reported (by its entries' times) and its pending label; *found
+  // false for a client never seen nor given a label.
+  Status GetOmahaClient(const std::string& ip, OmahaClient* client, bool* found);
+  // The client's log, oldest first; every client's when `ip` is empty.
+  Status GetOmahaLog(const std::string& ip, std::vector<OmahaLogEntry>* entries);
+
+  static constexpr int kOmahaLogPerClient = 100;
+  static constexpr int kOmahaLogTotal = 100000;
 
   // Eviction (state_db_eviction.cc) ----------------------------------------------------------
 

@@ -289,6 +289,104 @@ TEST_F(OmahaTest, HostileBodiesAreRefusedAndTheNextRequestIsAnswered) {
   EXPECT_EQ(ReadOmahaAnswer(r.body).error, "");
 }
 
+// What a client reports is kept by its address, for /api/hostinfo and /api/hostlog.
+TEST_F(OmahaTest, ClientsReportsAreKeptAndReadBack) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  ASSERT_EQ(Post("/update/" + b.folder, V3Check()).status, 200);
+  ASSERT_EQ(Post("/update/" + b.folder,
+                 "<request protocol=\"3.0\"><app appid=\"{A}\" version=\"15633.0.0\" "
+                 "track=\"testimage-channel\" board=\"eve\"><event eventtype=\"3\" "
+                 "eventresult=\"0\" errorcode=\"-2147483590\"/></app></request>")
+                .status,
+            200);
+  // The log is written in batches: poll until both requests' entries are there.
+  HttpResult r;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        r = Get("/api/hostlog/127.0.0.1");
+        size_t entries = 0;
+        for (size_t at = r.body.find("timestamp"); at != std::string::npos;
+             at = r.body.find("timestamp", at + 1)) {
+          ++entries;
+        }
+        return r.status == 200 && entries == 3;  // each worker writes its own batches
+      },
+      5000))
+      << r.body;
+  // Oldest first: the update check, its event, then the second request's event.
+  EXPECT_EQ(r.body.rfind("[{\"timestamp\":", 0), 0U) << r.body;
+  const size_t check = r.body.find(
+      "\"version\":\"15474.0.0\",\"track\":\"testimage-channel\",\"board\":\"eve\","
+      "\"update_check\":true}");
+  const size_t rebooted = r.body.find("\"event_type\":54");
+  const size_t failed = r.body.find("\"event_type\":3,");
+  EXPECT_TRUE(check < rebooted && rebooted < failed && failed != std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"event_type\":54,\"event_result\":1,\"previous_version\":\"15437.0.0\""),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("\"event_type\":3,\"event_result\":0,\"error_code\":-2147483590"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(Get("/api/hostlog?ip=127.0.0.1").body, r.body);
+  r = Get("/api/hostlog?ip=all");
+  EXPECT_EQ(r.body.rfind("{\"127.0.0.1\":[", 0), 0U) << r.body;
+
+  r = Get("/api/hostinfo/127.0.0.1");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body,
+            "{\"last_known_version\":\"15633.0.0\",\"last_event_type\":3,"
+            "\"last_event_status\":0}");
+  EXPECT_EQ(Get("/api/hostinfo?ip=10.9.9.9").body, "{}");
+  EXPECT_EQ(Get("/api/hostinfo?ip=::ffff:127.0.0.1").body, r.body);  // IPv4-mapped
+  EXPECT_EQ(Get("/api/hostinfo?ip=not-an-ip").status, 400);
+  EXPECT_EQ(Get("/api/hostinfo").status, 400);
+}
+
+// A label set for a client's next update check is used once, by an update check only, and
+// by exactly one of many at once across the workers.
+TEST_F(OmahaTest, AForcedLabelServesOneUpdateCheckOnly) {
+  FakeBuild url_build = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  FakeBuild forced = PutPayloadBuild("R120-15700.0.0", Payload(200, std::string(300, 'f')));
+  for (const FakeBuild* b : {&url_build, &forced}) {
+    ASSERT_EQ(Get("/stage?archive_url=" + b->Url() + "&artifacts=full_payload").status, 200);
+  }
+  EXPECT_EQ(HttpCall(service_.port(), "POST", "/api/setnextupdate/127.0.0.1", {}, "").status, 400);
+  HttpResult r = HttpCall(service_.port(), "POST", "/api/setnextupdate?ip=127.0.0.1", {},
+                          forced.folder + "\n");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(
+      Get("/api/hostinfo/127.0.0.1").body.find("\"forced_update_label\":\"" + forced.folder + "\""),
+      std::string::npos);
+
+  // Events and pings leave it set.
+  ASSERT_EQ(Post("/update/" + url_build.folder,
+                 "<request protocol=\"3.0\"><app appid=\"{A}\"><ping a=\"1\"/>"
+                 "<event eventtype=\"14\" eventresult=\"1\"/></app></request>")
+                .status,
+            200);
+  EXPECT_NE(Get("/api/hostinfo/127.0.0.1").body.find("forced_update_label"), std::string::npos);
+
+  constexpr int kChecks = 32;
+  std::vector<std::future<HttpResult>> checks;
+  for (int i = 0; i < kChecks; ++i) {
+    checks.push_back(std::async(std::launch::async,
+                                [&] { return Post("/update/" + url_build.folder, V3Check()); }));
+  }
+  int to_forced = 0;
+  int to_url = 0;
+  for (auto& check : checks) {
+    HttpResult answer = check.get();
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    OmahaAnswer read = ReadOmahaAnswer(answer.body);
+    ASSERT_EQ(read.error, "") << answer.body;
+    if (read.apps[0].url.find(forced.folder) != std::string::npos) ++to_forced;
+    if (read.apps[0].url.find(url_build.folder) != std::string::npos) ++to_url;
+  }
+  EXPECT_EQ(to_forced, 1);
+  EXPECT_EQ(to_url, kChecks - 1);
+  EXPECT_EQ(Get("/api/hostinfo/127.0.0.1").body.find("forced_update_label"), std::string::npos);
+}
+
 TEST_F(OmahaTest, FileInfoTellsTheFactsRecordedAtStaging) {
   FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
   HttpResult r = Get("/stage?archive_url=" + b.Url() + "&artifacts=full_payload,delta_payloads");
