@@ -4,8 +4,8 @@
 -- are read once and their facts recorded here, next to the file's size, SHA-1 and SHA-256
 -- (base64) in `files`: no update check ever reads or hashes a payload. A row goes with its
 -- file's row (clean, eviction, staging again). Payloads staged before this version have a
--- `files` row but none here: an update check for them fails naming clean=True, which stages
--- them again with their facts.
+-- `files` row but none here: the first update check for one reads it (one worker, the others
+-- wait) and records its facts.
 CREATE TABLE payloads (
   build         TEXT NOT NULL,
   artifact      TEXT NOT NULL,

@@ -102,12 +102,12 @@ Status FindOffer(const ServiceInfo& service, const Request& req, const LabelTarg
   std::vector<state::StagedFile> files;
   s = service.staging->Files(ref.folder, target.artifact, &files);
   if (!s.ok()) return s;
-  for (const state::StagedFile& file : files) {
+  for (state::StagedFile& file : files) {
     if (file.path != target.path) continue;
     if (!file.payload) {
-      return Status::Failed(target.label + ": " + file.path +
-                            " was staged without its update facts (staged by an older "
-                            "devserver); stage it again with clean=True");
+      // Staged by a version that did not record payload facts: computed now, once.
+      s = service.staging->FillPayloadFacts(ref.folder, target.artifact, target.is_delta, &file);
+      if (!s.ok()) return s;
     }
     offer->base_url = BaseUrl(service, req, target.label);
     offer->name = kPayloadName;

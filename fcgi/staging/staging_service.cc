@@ -4,9 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <functional>
 
 #include "fcgi/base/fault_env.h"
 #include "fcgi/base/log.h"
+#include "fcgi/base/slot_lock.h"
+#include "fcgi/build/build_version.h"
+#include "fcgi/staging/payload_digest.h"
 #include "fcgi/staging/temp_dir.h"
 #include "fcgi/storage/gcs_store.h"
 
@@ -50,6 +55,46 @@ Status MakeStore(const Config& config, Env* env, std::unique_ptr<storage::Archiv
 std::string StateDatabasePath(const Config& config) { return config.state_dir + "/state.db"; }
 
 std::string OwnerLockDir(const Config& config) { return config.state_dir + "/owners"; }
+
+std::string PayloadFactsLockPath(const Config& config) {
+  return config.state_dir + "/payload-facts.lock";
+}
+
+Status StagingService::FillPayloadFacts(const std::string& folder, const std::string& artifact,
+                                        bool is_delta, state::StagedFile* file) {
+  // A slot per file (hashed; two files sharing one only wait for each other).
+  constexpr uint64_t kSlots = 4096;
+  SlotLock lock;
+  Status s = lock.Lock(PayloadFactsLockPath(config_),
+                       std::hash<std::string>()(folder + "/" + file->path) % kSlots, nullptr);
+  if (!s.ok()) return s;
+  std::vector<state::StagedFile> files;
+  s = db_->Files(folder, artifact, &files);
+  if (!s.ok()) return s;
+  for (const state::StagedFile& f : files) {
+    if (f.path == file->path && f.payload) {
+      *file = f;  // another worker read it while this one waited
+      return Status::Ok();
+    }
+  }
+  PayloadDigest digest;
+  s = DigestPayload(config_.static_root + "/" + folder + "/" + file->path, nullptr, &digest);
+  if (!s.ok()) return s;
+  if (digest.size != file->size) {
+    return Status::Failed(folder + "/" + file->path + " is not the size it was staged with");
+  }
+  file->sha1 = digest.sha1_base64;
+  file->sha256 = digest.sha256_base64;
+  file->payload = state::PayloadFacts{digest.sha256_hex, digest.metadata_size, is_delta,
+                                      BuildOsVersion(std::filesystem::path(folder).filename())};
+  bool recorded = false;
+  s = db_->RecordPayloadFacts(folder, artifact, *file, &recorded);
+  if (s.ok() && !recorded) {
+    return Status::Unavailable(folder + "/" + file->path + " changed while it was read; ask again");
+  }
+  if (s.ok()) DS_LOG(kInfo) << "recorded the facts of " << folder << "/" << file->path;
+  return s;
+}
 
 std::string ConnectionsLockPath(const Config& config) {
   return config.state_dir + "/connections.lock";

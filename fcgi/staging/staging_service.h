@@ -70,6 +70,12 @@ class StagingService {
                std::vector<state::StagedFile>* files) {
     return db_->Files(folder, artifact, files);
   }
+  // Computes and records the facts of a payload `artifact` staged without them (by a version
+  // before they were recorded), once: one worker reads the file while the others wait, then
+  // find them recorded. `file` is its files row; filled with the facts.
+  Status FillPayloadFacts(const std::string& folder, const std::string& artifact, bool is_delta,
+                          state::StagedFile* file);
+
   // The staged file at `static_path` ("<build>/<path>"), with its facts when it is a
   // payload; *found false when nothing staged lists it.
   Status FileAt(const std::string& static_path, state::StagedFile* file, bool* found) {
@@ -137,5 +143,7 @@ std::string StateDatabasePath(const Config& config);
 std::string OwnerLockDir(const Config& config);
 // The byte locks that cap the host's storage downloads in flight ([storage] max_connections).
 std::string ConnectionsLockPath(const Config& config);
+// The byte locks under which one worker computes an old payload's missing facts.
+std::string PayloadFactsLockPath(const Config& config);
 
 }  // namespace devserver

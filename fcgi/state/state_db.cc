@@ -35,6 +35,23 @@ void ReadStatusColumns(const Statement& row, int first, ArtifactStatus* status) 
   status->error_kind = row.Text(first + 6);
 }
 
+Status InsertPayloadFacts(Connection* db, const std::string& build, const std::string& artifact,
+                          const std::string& path, const PayloadFacts& facts) {
+  return Run(db,
+             "INSERT INTO payloads (build, artifact, path, sha256_hex, metadata_size, is_delta, "
+             "  version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             [&](Statement& st) {
+               st.Bind(1, build)
+                   .Bind(2, artifact)
+                   .Bind(3, path)
+                   .Bind(4, facts.sha256_hex)
+                   .Bind(5, facts.metadata_size >= 0 ? std::optional<int64_t>(facts.metadata_size)
+                                                     : std::nullopt)
+                   .Bind(6, int64_t{facts.is_delta ? 1 : 0})
+                   .Bind(7, facts.version);
+             });
+}
+
 std::string ClaimLost(const std::string& what, const Claim& claim) {
   return what + " " + claim.build + " " + claim.artifact + ": claim " +
          std::to_string(claim.token) + " lost to another owner";

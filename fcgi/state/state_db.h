@@ -285,6 +285,11 @@ class StateDb {
   // The files recorded for a staged artifact, payloads with their facts.
   Status Files(const std::string& build, const std::string& artifact,
                std::vector<StagedFile>* files);
+  // Records the facts of a payload staged without them (by a version before schema 3): the
+  // file's row gets its hashes and a payloads row, if it still lists `size` bytes. *recorded
+  // false when the row is gone or changed (cleaned, evicted, staged again meanwhile).
+  Status RecordPayloadFacts(const std::string& build, const std::string& artifact,
+                            const StagedFile& file, bool* recorded);
   // The staged file at `static_path` (relative to the static root: "<build>/<path>"), with
   // its facts when it is a payload; *found false when no staged artifact lists it.
   Status FileAt(const std::string& static_path, StagedFile* file, bool* found);

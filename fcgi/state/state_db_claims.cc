@@ -284,20 +284,7 @@ Status StateDb::Publish(const Claim& claim, const std::vector<StagedFile>& files
                   .Bind(6, f.sha256);
             });
     if (s.ok() && f.payload) {
-      const PayloadFacts& p = *f.payload;
-      s = Run(&db_,
-              "INSERT INTO payloads (build, artifact, path, sha256_hex, metadata_size, is_delta, "
-              "  version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-              [&](Statement& st) {
-                st.Bind(1, claim.build)
-                    .Bind(2, claim.artifact)
-                    .Bind(3, f.path)
-                    .Bind(4, p.sha256_hex)
-                    .Bind(5, p.metadata_size >= 0 ? std::optional<int64_t>(p.metadata_size)
-                                                  : std::nullopt)
-                    .Bind(6, int64_t{p.is_delta ? 1 : 0})
-                    .Bind(7, p.version);
-              });
+      s = internal::InsertPayloadFacts(&db_, claim.build, claim.artifact, f.path, *f.payload);
     }
   }
   if (s.ok()) s = txn.Commit();

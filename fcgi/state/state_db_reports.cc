@@ -108,6 +108,39 @@ Status StateDb::Files(const std::string& build, const std::string& artifact,
       [&](const Statement& row) { files->push_back(ReadFileColumns(row)); });
 }
 
+Status StateDb::RecordPayloadFacts(const std::string& build, const std::string& artifact,
+                                   const StagedFile& file, bool* recorded) {
+  *recorded = false;
+  if (!file.payload) return Status::InvalidArgument("no payload facts to record");
+  std::lock_guard<std::mutex> lock(mu_);
+  CheckProcess();
+  WriteTransaction txn(&db_);
+  Status s = txn.Begin();
+  if (s.ok()) {
+    s = Run(
+        &db_,
+        "UPDATE files SET sha1 = ?5, sha256 = ?6 WHERE build = ?1 AND artifact = ?2 "
+        "  AND path = ?3 AND size = ?4 "
+        "  AND NOT EXISTS (SELECT 1 FROM payloads p WHERE p.build = ?1 "
+        "    AND p.artifact = ?2 AND p.path = ?3) RETURNING 1",
+        [&](Statement& st) {
+          st.Bind(1, build)
+              .Bind(2, artifact)
+              .Bind(3, file.path)
+              .Bind(4, file.size)
+              .Bind(5, file.sha1)
+              .Bind(6, file.sha256);
+        },
+        [&](const Statement&) { *recorded = true; });
+  }
+  if (s.ok() && *recorded) {
+    s = internal::InsertPayloadFacts(&db_, build, artifact, file.path, *file.payload);
+  }
+  if (s.ok()) s = txn.Commit();
+  if (!s.ok()) *recorded = false;
+  return s;
+}
+
 Status StateDb::FileAt(const std::string& static_path, StagedFile* file, bool* found) {
   CheckProcess();
   *found = false;

@@ -80,6 +80,10 @@ inline constexpr const char* kFirstListing =
     "NOT EXISTS (SELECT 1 FROM files g WHERE g.build = f.build AND g.path = f.path "
     "AND g.artifact < f.artifact)";
 
+// The payloads row of one file (its files row must exist).
+Status InsertPayloadFacts(Connection* db, const std::string& build, const std::string& artifact,
+                          const std::string& path, const PayloadFacts& facts);
+
 // Fills the fields of `status` other than its name from kStatusColumns starting at `first`.
 void ReadStatusColumns(const Statement& row, int first, ArtifactStatus* status);
 

@@ -387,6 +387,45 @@ TEST_F(OmahaTest, AForcedLabelServesOneUpdateCheckOnly) {
   EXPECT_EQ(Get("/api/hostinfo/127.0.0.1").body.find("forced_update_label"), std::string::npos);
 }
 
+// A payload staged by a version that recorded no facts (its files row has no hashes and it has
+// no payloads row, as schema 003 leaves such a build): the first update checks compute them
+// once, whichever worker they reach, and every answer is right.
+TEST_F(OmahaTest, APayloadStagedWithoutFactsGetsThemOnceOnFirstUse) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  ASSERT_EQ(Get("/stage?archive_url=" + b.Url() + "&artifacts=full_payload").status, 200);
+  std::string out;
+  ASSERT_EQ(
+      RunProgram({"/usr/bin/sqlite3", "-cmd", ".timeout 5000", service_.state_dir() + "/state.db",
+                  "DELETE FROM payloads; UPDATE files SET sha1 = NULL, sha256 = NULL;"},
+                 &out),
+      0)
+      << out;
+  ASSERT_EQ(Get("/api/fileinfo/" + b.folder + "/update.gz").status, 404);
+
+  constexpr int kChecks = 8;
+  std::vector<std::future<HttpResult>> checks;
+  for (int i = 0; i < kChecks; ++i) {
+    checks.push_back(
+        std::async(std::launch::async, [&] { return Post("/update/" + b.folder, V3Check()); }));
+  }
+  for (auto& check : checks) {
+    HttpResult r = check.get();
+    ASSERT_EQ(r.status, 200) << r.body;
+    OmahaAnswer answer = ReadOmahaAnswer(r.body);
+    ASSERT_EQ(answer.error, "") << r.body;
+    EXPECT_EQ(answer.apps[0].metadata_size, 124);
+    ExpectFetchMatches(answer.apps[0], FixtureP());
+  }
+  const std::string log = service_.Log();
+  size_t computed = 0;
+  for (size_t at = log.find("recorded the facts of"); at != std::string::npos;
+       at = log.find("recorded the facts of", at + 1)) {
+    ++computed;
+  }
+  EXPECT_EQ(computed, 1U);
+  EXPECT_EQ(Get("/api/fileinfo/" + b.folder + "/update.gz").status, 200);
+}
+
 TEST_F(OmahaTest, FileInfoTellsTheFactsRecordedAtStaging) {
   FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
   HttpResult r = Get("/stage?archive_url=" + b.Url() + "&artifacts=full_payload,delta_payloads");
