@@ -13,7 +13,7 @@ std::string ClientIp(const std::string& remote_addr) {
   const std::string prefix = kMappedPrefix;
   if (remote_addr.size() > prefix.size() && remote_addr.compare(0, prefix.size(), prefix) == 0) {
     in_addr v4{};
-    const std::string rest = remote_addr.substr(prefix.size());
+    std::string rest = remote_addr.substr(prefix.size());
     if (inet_pton(AF_INET, rest.c_str(), &v4) == 1) return rest;
   }
   return remote_addr;

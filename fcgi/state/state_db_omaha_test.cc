@@ -97,10 +97,13 @@ TEST_F(StateDbTest, AForcedLabelIsTakenOnceAmongManyTakers) {
   EXPECT_EQ(client.forced_update_label, "eve-release/R119-15633.0.0");
 
   // Sixteen connections of this process, as many workers would be.
+  constexpr int kTakers = 16;
   std::vector<std::unique_ptr<StateDb>> dbs;
-  for (int i = 0; i < 16; ++i) dbs.push_back(Open());
+  dbs.reserve(kTakers);
+  for (int i = 0; i < kTakers; ++i) dbs.push_back(Open());
   std::atomic<int> taken{0};
   std::vector<std::thread> takers;
+  takers.reserve(kTakers);
   for (auto& db : dbs) {
     takers.emplace_back([&db, &taken] {
       std::string got;

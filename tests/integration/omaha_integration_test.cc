@@ -368,6 +368,7 @@ TEST_F(OmahaTest, AForcedLabelServesOneUpdateCheckOnly) {
 
   constexpr int kChecks = 32;
   std::vector<std::future<HttpResult>> checks;
+  checks.reserve(kChecks);
   for (int i = 0; i < kChecks; ++i) {
     checks.push_back(std::async(std::launch::async,
                                 [&] { return Post("/update/" + url_build.folder, V3Check()); }));
@@ -404,6 +405,7 @@ TEST_F(OmahaTest, APayloadStagedWithoutFactsGetsThemOnceOnFirstUse) {
 
   constexpr int kChecks = 8;
   std::vector<std::future<HttpResult>> checks;
+  checks.reserve(kChecks);
   for (int i = 0; i < kChecks; ++i) {
     checks.push_back(
         std::async(std::launch::async, [&] { return Post("/update/" + b.folder, V3Check()); }));
