@@ -118,6 +118,44 @@ TEST_F(OmahaTest, A2023ClientGetsTheFullPayloadOfItsLabel) {
   ExpectFetchMatches(app, FixtureP());
 }
 
+// Clients of every era since 2012, as they shaped their update checks: each answer passes
+// every rule that would make update_engine reject it, and points at the payload's bytes.
+TEST_F(OmahaTest, EveryClientEraGetsAnAnswerItAccepts) {
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  const std::vector<std::pair<std::string, std::string>> eras = {
+      {"2012-2018 root attributes, a developer version with a date",
+       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<request protocol=\"3.0\" "
+       "version=\"ChromeOSUpdateEngine-0.1.0.0\" updaterversion=\"ChromeOSUpdateEngine-0.1.0.0\" "
+       "installsource=\"ondemandupdate\" ismachine=\"1\">\n<os version=\"Indy\" "
+       "platform=\"Chrome OS\" sp=\"11756.0.2019_02_13_1337_x86_64\"></os>\n<app "
+       "appid=\"{C166AF52-7EE9-4F08-AAA7-B4B895A9F336}\" version=\"11756.0.2019_02_13_1337\" "
+       "track=\"developer-build\" lang=\"en-US\" board=\"eve\" hardware_class=\"EVE D6B-A5B\" "
+       "delta_okay=\"false\" fw_version=\"\" ec_version=\"\">\n<ping active=\"1\" a=\"-1\" "
+       "r=\"-1\"></ping>\n<updatecheck targetversionprefix=\"\"></updatecheck>\n</app>\n"
+       "</request>\n"},
+      {"ForcedUpdate",
+       "<request protocol=\"3.0\" updater=\"ChromeOSUpdateEngine\"><app "
+       "appid=\"{A}\" version=\"ForcedUpdate\" track=\"stable-channel\" "
+       "delta_okay=\"false\"><updatecheck rollback_allowed=\"false\"/></app>"
+       "</request>"},
+      {"2023", V3Check()},
+      {"MiniOS recovery",
+       "<request protocol=\"3.0\" updater=\"ChromeOSUpdateEngine\" "
+       "isminios=\"1\"><app appid=\"{A}\" version=\"0.0.0.0\" "
+       "track=\"stable-channel\"><updatecheck ltstag=\"\"/></app></request>"},
+  };
+  for (const auto& [era, body] : eras) {
+    HttpResult r = Post("/update/" + b.folder, body);
+    ASSERT_EQ(r.status, 200) << era << ": " << r.body;
+    OmahaAnswer answer = ReadOmahaAnswer(r.body);
+    ASSERT_EQ(answer.error, "") << era << ": " << r.body;
+    ASSERT_EQ(answer.apps.size(), 1U) << era;
+    EXPECT_EQ(answer.apps[0].status, "ok") << era;
+    EXPECT_EQ(answer.apps[0].metadata_size, 124) << era;
+    ExpectFetchMatches(answer.apps[0], FixtureP());
+  }
+}
+
 TEST_F(OmahaTest, ADeltaLabelServesItsDeltaOnlyToClientsThatTakeDeltas) {
   FakeBuild b = PutPayloadBuild("R119-15633.0.0", FixtureP());
   const std::string label = b.folder + "/au/" + b.build + "_nton";
