@@ -7,6 +7,7 @@
 #include <Poco/SHA2Engine.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <future>
 #include <sstream>
 #include <string>
@@ -154,6 +155,23 @@ TEST_F(OmahaTest, EveryClientEraGetsAnAnswerItAccepts) {
     EXPECT_EQ(answer.apps[0].metadata_size, 124) << era;
     ExpectFetchMatches(answer.apps[0], FixtureP());
   }
+}
+
+// The protocol's fixture F: a file that is no payload (no "CrAU") is offered without a
+// MetadataSize, with its own hashes.
+TEST_F(OmahaTest, AFileWithoutAPayloadHeaderIsOfferedWithoutMetadataSize) {
+  const std::string f = "Developers, developers, developers!\n";
+  FakeBuild b = PutPayloadBuild("R119-15633.0.0", f);
+  HttpResult r = Post("/update/" + b.folder, V3Check());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body.find("MetadataSize"), std::string::npos) << r.body;
+  OmahaAnswer answer = ReadOmahaAnswer(r.body);
+  ASSERT_EQ(answer.error, "") << r.body;
+  EXPECT_EQ(answer.apps[0].sha1_base64, "kGcOinJ0vA8vdYX53FN0F5BdwfY=");
+  EXPECT_EQ(answer.apps[0].sha256_base64, "hgfZ19hcsA5OGUN3f4SDtoO0kzT24o+JsGgjNVCVEy0=");
+  EXPECT_EQ(answer.apps[0].sha256_hex,
+            "8607d9d7d85cb00e4e1943777f8483b683b49334f6e28f89b06823355095132d");
+  ExpectFetchMatches(answer.apps[0], f);
 }
 
 TEST_F(OmahaTest, ADeltaLabelServesItsDeltaOnlyToClientsThatTakeDeltas) {
@@ -325,6 +343,20 @@ TEST_F(OmahaTest, HostileBodiesAreRefusedAndTheNextRequestIsAnswered) {
   HttpResult r = Post(target, V3Check());
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(ReadOmahaAnswer(r.body).error, "");
+#if !defined(__SANITIZE_ADDRESS__)
+  // Nothing of those bodies stayed: every worker is as small as ever (the sanitizers' shadow
+  // memory would hide this, so only the plain build checks it).
+  for (pid_t pid : service_.WorkerPids()) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    int64_t peak_kib = -1;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmHWM:", 0) == 0) peak_kib = std::stoll(line.substr(6));
+    }
+    EXPECT_GT(peak_kib, 0) << pid;
+    EXPECT_LT(peak_kib, 64 * 1024) << "worker " << pid << " peaked at " << peak_kib << " KiB";
+  }
+#endif
 }
 
 // What a client reports is kept by its address, for /api/hostinfo and /api/hostlog.
