@@ -31,8 +31,9 @@ CREATE VIEW payload_facts AS
 ALTER TABLE artifacts ADD COLUMN error_kind TEXT CHECK (error_kind IN ('not_found'));
 
 -- 2. Update clients (devices), keyed by their IP as nginx saw it (an IPv4-mapped IPv6 address
---    as the IPv4 one). Their log: one row per event and per update check, the newest kept
---    (100 per client, 100000 in all). Workers write it in batches, so a row can appear up to
+--    as the IPv4 one). Their log: one row per event and per update check (a check repeated
+--    unchanged, same app, version, track and board, once a minute per worker), the newest
+--    kept (100 per client, 100000 in all). Workers write it in batches, so a row can appear up to
 --    a fifth of a second after its request was answered, and rows of different workers may be
 --    written out of order: the log's order, and what a client "last" reported, go by `at_us`.
 CREATE TABLE omaha_events (

@@ -15,6 +15,7 @@
 #include "fcgi/api/omaha_clients.h"
 #include "fcgi/api/staging_calls.h"
 #include "fcgi/http/read_body.h"
+#include "fcgi/omaha/repeat_filter.h"
 #include "fcgi/omaha/update_request.h"
 #include "fcgi/omaha/update_response.h"
 
@@ -89,20 +90,28 @@ Status FindOffer(const ServiceInfo& service, const Request& req, const LabelTarg
   *found = false;
   BuildRef ref;
   if (!RefOfFolder(service, target.folder, &ref).ok()) return Status::Ok();
-  Status s = EnsureStaged(service, req, ref, {target.artifact});
-  if (s.code() == Status::Code::kFailed) {
-    ArtifactStatuses statuses;
-    Status checked = service.staging->Check(ref, {target.artifact}, &statuses);
-    if (checked.ok() && statuses[0].state == state::ArtifactState::kFailed &&
-        statuses[0].error_kind == "not_found") {
-      return Status::Ok();  // nothing upstream by that name: no update, not an error
+  // The common case, a staged payload: one read of its state and files (with their facts)
+  // and a look at them on disk. Otherwise it is staged now, as /download would.
+  ArtifactStatuses statuses;
+  std::vector<std::vector<state::StagedFile>> files;
+  Status s = service.staging->Check(ref, {target.artifact}, &statuses, &files);
+  if (s.ok() && statuses[0].state != state::ArtifactState::kStaged) {
+    s = EnsureStaged(service, req, ref, {target.artifact});
+    if (s.code() == Status::Code::kFailed) {
+      Status checked = service.staging->Check(ref, {target.artifact}, &statuses);
+      if (checked.ok() && statuses[0].state == state::ArtifactState::kFailed &&
+          statuses[0].error_kind == "not_found") {
+        return Status::Ok();  // nothing upstream by that name: no update, not an error
+      }
+    }
+    if (s.ok()) s = service.staging->Check(ref, {target.artifact}, &statuses, &files);
+    if (s.ok() && statuses[0].state != state::ArtifactState::kStaged) {
+      s = Status::Unavailable(ref.archive_url + ": " + target.artifact +
+                              " went missing right after staging; ask again");
     }
   }
   if (!s.ok()) return s;
-  std::vector<state::StagedFile> files;
-  s = service.staging->Files(ref.folder, target.artifact, &files);
-  if (!s.ok()) return s;
-  for (state::StagedFile& file : files) {
+  for (state::StagedFile& file : files[0]) {
     if (file.path != target.path) continue;
     if (!file.payload) {
       // Staged by a version that did not record payload facts: computed now, once.
@@ -135,10 +144,15 @@ bool IsSubApp(const UpdateRequest& request, const omaha::App& app) {
   return false;
 }
 
+// A client's update check repeated unchanged is logged once a minute (per worker).
+constexpr int64_t kRepeatWindowUs = 60'000'000;
+constexpr size_t kRepeatClients = 100000;
+
 // The client's log entries for this request: each event of a platform app, and each of its
-// update checks.
+// update checks that is not a repeat.
 std::vector<state::OmahaLogEntry> LogEntries(const UpdateRequest& request, const std::string& ip,
                                              int64_t now_us) {
+  static omaha::RepeatFilter repeats(kRepeatWindowUs, kRepeatClients);
   std::vector<state::OmahaLogEntry> entries;
   for (const omaha::App& app : request.apps) {
     if (IsSubApp(request, app)) continue;
@@ -148,7 +162,8 @@ std::vector<state::OmahaLogEntry> LogEntries(const UpdateRequest& request, const
     base.version = app.version;
     base.track = app.track;
     base.board = app.board;
-    if (app.update_check) entries.push_back(base);
+    const std::string key = app.appid + "|" + app.version + "|" + app.track + "|" + app.board;
+    if (app.update_check && repeats.Admit(ip, key, now_us)) entries.push_back(base);
     for (const omaha::Event& event : app.events) {
       state::OmahaLogEntry e = base;
       e.event_type = event.type;

@@ -182,7 +182,9 @@ Status ParseUpdateRequest(std::string_view body, UpdateRequest* request) {
     return Status::InvalidArgument("DOCTYPE and entity declarations are not accepted");
   }
   RequestHandler handler(request);
-  Poco::XML::SAXParser parser;
+  // One parser per thread, kept: making one (its name pool, its engine) costs more than
+  // parsing a request, and every parse starts a fresh expat parser inside it anyway.
+  thread_local Poco::XML::SAXParser parser;
   parser.setFeature(Poco::XML::XMLReader::FEATURE_NAMESPACES, true);
   parser.setFeature(Poco::XML::XMLReader::FEATURE_EXTERNAL_GENERAL_ENTITIES, false);
   parser.setFeature(Poco::XML::XMLReader::FEATURE_EXTERNAL_PARAMETER_ENTITIES, false);

@@ -228,7 +228,8 @@ Status StagingService::Wait(const BuildRef& ref, const std::vector<std::string>&
 }
 
 Status StagingService::Check(const BuildRef& ref, const std::vector<std::string>& artifacts,
-                             ArtifactStatuses* statuses) {
+                             ArtifactStatuses* statuses,
+                             std::vector<std::vector<state::StagedFile>>* files_out) {
   // One read for every state and file; the disk checks below hold no lock.
   std::vector<std::vector<state::StagedFile>> files;
   Status s = db_->GetWithFiles(ref.folder, artifacts, statuses, &files);
@@ -250,10 +251,12 @@ Status StagingService::Check(const BuildRef& ref, const std::vector<std::string>
         state::ArtifactStatus missing;
         missing.artifact = status.artifact;
         status = missing;
+        files[i].clear();
         break;
       }
     }
   }
+  if (files_out != nullptr) *files_out = std::move(files);
   return Status::Ok();
 }
 

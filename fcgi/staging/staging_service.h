@@ -50,9 +50,11 @@ class StagingService {
   Status Wait(const BuildRef& ref, const std::vector<std::string>& artifacts,
               std::chrono::steady_clock::time_point deadline, ArtifactStatuses* statuses);
   // The current states. A staged artifact whose files are no longer intact on disk is
-  // forgotten and reported missing, so the next request stages it again.
+  // forgotten and reported missing, so the next request stages it again. With `files`, the
+  // files of each artifact found staged and intact ((*files)[i] for (*statuses)[i]).
   Status Check(const BuildRef& ref, const std::vector<std::string>& artifacts,
-               ArtifactStatuses* statuses);
+               ArtifactStatuses* statuses,
+               std::vector<std::vector<state::StagedFile>>* files = nullptr);
   // Forgets the artifacts and removes their files (clean=True). Failed while one stages.
   Status Clean(const BuildRef& ref, const std::vector<std::string>& artifacts);
 
@@ -65,11 +67,6 @@ class StagingService {
     return db_->StagedBuilds(parent, names);
   }
 
-  // The files recorded for a staged artifact, payloads with their facts.
-  Status Files(const std::string& folder, const std::string& artifact,
-               std::vector<state::StagedFile>* files) {
-    return db_->Files(folder, artifact, files);
-  }
   // Computes and records the facts of a payload `artifact` staged without them (by a version
   // before they were recorded), once: one worker reads the file while the others wait, then
   // find them recorded. `file` is its files row; filled with the facts.

@@ -189,9 +189,12 @@ Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::st
   // the recorded use is stale.
   static const NamesQuery kQuery(
       std::string("SELECT a.artifact, ") + kStatusColumns +
-      ", f.path, f.size, coalesce(f.sha1, ''), coalesce(f.sha256, ''), b.last_used_at "
+      ", f.path, f.size, coalesce(f.sha1, ''), coalesce(f.sha256, ''), b.last_used_at, "
+      "  p.sha256_hex, p.metadata_size, p.is_delta, p.version "
       "FROM artifacts a JOIN builds b ON b.build = a.build LEFT JOIN files f "
       "  ON a.state = 'staged' AND f.build = a.build AND f.artifact = a.artifact "
+      "LEFT JOIN payloads p "
+      "  ON p.build = f.build AND p.artifact = f.artifact AND p.path = f.path "
       "WHERE a.build = ?1 AND a.artifact = ?");
   constexpr int kFile = 1 + internal::kStatusColumnCount;  // the file's first column
   CheckProcess();
@@ -213,6 +216,11 @@ Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::st
       if (!row.IsNull(kFile)) {
         entry.files.push_back(
             {row.Text(kFile), row.Int(kFile + 1), row.Text(kFile + 2), row.Text(kFile + 3)});
+        if (!row.IsNull(kFile + 5)) {
+          entry.files.back().payload =
+              PayloadFacts{row.Text(kFile + 5), row.OptionalInt(kFile + 6).value_or(-1),
+                           row.Int(kFile + 7) != 0, row.Text(kFile + 8)};
+        }
       }
       use_stale = use_stale || row.Int(kFile + 4) < stale;
     });

@@ -190,7 +190,8 @@ class StateDb {
              std::vector<ArtifactStatus>* statuses);
 
   // Get, plus the files of each staged artifact ((*files)[i] belongs to (*statuses)[i]; empty
-  // unless staged), read in one query: what /is_staged needs to check files on disk. When
+  // unless staged; payloads with their facts), read in one query: what /is_staged needs to
+  // check files on disk, and /update to answer. When
   // the build's recorded use is older than kLastUsedResolutionSeconds, it is marked used
   // (reads count as use for eviction, at most one write a minute per build).
   Status GetWithFiles(const std::string& build, const std::vector<std::string>& artifacts,
