@@ -181,7 +181,8 @@ void RegisterOmahaEndpoints(const ServiceInfo& service, Router* router) {
                     "An update client's log of events and update checks.",
                     "GET /api/hostlog/<ip>  or  GET /api/hostlog?ip=<ip>  (ip=all: everyone)\n\n"
                     "A JSON list, oldest first, of the client's update checks (update_check: "
-                    "true; one repeated unchanged is logged once a minute) and events (event_type, event_result, error_code, "
+                    "true; one repeated unchanged is logged once a minute) and events (event_type, "
+                    "event_result, error_code, "
                     "previous_version), each with timestamp (Unix seconds), version, track and "
                     "board. With ip=all an object of such lists by ip. At most 100 entries a "
                     "client and 100000 in all are kept; an entry appears within a fifth of a "
