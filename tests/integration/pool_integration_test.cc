@@ -172,9 +172,12 @@ std::vector<pid_t> OwnerLockPids(const std::string& state_dir) {
 
 TEST_F(PoolTest, WorkersShareOneStateDatabaseThatOperatorsCanQuery) {
   std::string out;
-  int rc = RunProgram({"/usr/bin/sqlite3", "-readonly", service_.state_dir() + "/state.db",
-                       "PRAGMA user_version; SELECT count(*) FROM staging;"},
-                      &out);
+  // With a busy timeout, as the README tells operators: a reader can meet a worker's commit
+  // (workers write at start, requeuing dead owners' rows) in the rollback journal's file.
+  int rc = RunProgram(
+      {"/usr/bin/sqlite3", "-readonly", "-cmd", ".timeout 5000", service_.state_dir() + "/state.db",
+       "PRAGMA user_version; SELECT count(*) FROM staging;"},
+      &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(out, "3\n0\n");  // schema/003_*.sql is the newest migration
   std::vector<pid_t> workers = service_.WorkerPids();
