@@ -796,6 +796,7 @@ class Run {
       return a.second->start_ms < b.second->start_ms;
     });
     std::vector<std::string> seen;
+    seen.reserve(near.size());
     for (const auto& [distance, e] : near) {
       seen.push_back(std::string(EventKindName(e->kind)) + " " + ctx_.journal.At(e->start_ms) +
                      ".." + (e->end_ms == kOpen ? "open" : ctx_.journal.At(e->end_ms)) +
