@@ -2,6 +2,7 @@
 #include <string>
 
 #include "fcgi/api/endpoints.h"
+#include "fcgi/base/markup_escape.h"
 #include "fcgi/staging/staging_service.h"
 #include "generated/version.h"
 
@@ -10,49 +11,26 @@ namespace {
 
 constexpr int kIndexBuilds = 100;
 
-std::string HtmlEscape(const std::string& in) {
-  std::string out;
-  for (char c : in) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // One cell per artifact: its state, a progress bar while staging, the cause when failed.
 std::string RenderArtifact(const state::ArtifactStatus& a) {
-  std::string cell = "<td>" + HtmlEscape(a.artifact) + ": " + state::ArtifactStateName(a.state);
+  std::string cell = "<td>" + EscapeMarkup(a.artifact) + ": " + state::ArtifactStateName(a.state);
   if (a.state == state::ArtifactState::kStaging && a.bytes_total.has_value() &&
       *a.bytes_total > 0) {
     cell += " <progress value=\"" + std::to_string(a.bytes_done) + "\" max=\"" +
             std::to_string(*a.bytes_total) + "\"></progress> " +
             std::to_string(a.bytes_done * 100 / *a.bytes_total) + "%";
   }
-  if (a.state == state::ArtifactState::kFailed) cell += " <em>" + HtmlEscape(a.error) + "</em>";
+  if (a.state == state::ArtifactState::kFailed) cell += " <em>" + EscapeMarkup(a.error) + "</em>";
   return cell + "</td>";
 }
 
 std::string RenderBuilds(const ServiceInfo& service) {
   std::vector<state::BuildOverview> builds;
   Status s = service.staging->RecentBuilds(kIndexBuilds, &builds);
-  if (!s.ok()) return "<p>Builds unavailable: " + HtmlEscape(s.message()) + "</p>\n";
+  if (!s.ok()) return "<p>Builds unavailable: " + EscapeMarkup(s.message()) + "</p>\n";
   std::string html = "<h2>Builds (most recently used first)</h2>\n<table>\n";
   for (const state::BuildOverview& b : builds) {
-    html += "<tr><td><a href=\"/static/" + HtmlEscape(b.build) + "/\">" + HtmlEscape(b.build) +
+    html += "<tr><td><a href=\"/static/" + EscapeMarkup(b.build) + "/\">" + EscapeMarkup(b.build) +
             "</a></td>";
     for (const state::ArtifactStatus& a : b.artifacts) html += RenderArtifact(a);
     html += "</tr>\n";
@@ -68,9 +46,9 @@ std::string RenderIndex(const ServiceInfo& service, const Router& router) {
       "<h2>Endpoints</h2>\n<table>\n";
   for (const Endpoint& e : router.endpoints()) {
     if (e.path == "/") continue;
-    std::string name = HtmlEscape(e.name());
-    html += "<tr><td><a href=\"/doc/" + name + "\">" + HtmlEscape(e.path) + "</a></td><td>" +
-            HtmlEscape(e.summary) + "</td></tr>\n";
+    std::string name = EscapeMarkup(e.name());
+    html += "<tr><td><a href=\"/doc/" + name + "\">" + EscapeMarkup(e.path) + "</a></td><td>" +
+            EscapeMarkup(e.summary) + "</td></tr>\n";
   }
   html += "</table>\n<p>Staged files: <a href=\"/static/\">/static/</a></p>\n</body></html>\n";
   return html;

@@ -1,5 +1,7 @@
 #include "fcgi/omaha/update_response.h"
 
+#include "fcgi/base/markup_escape.h"
+
 namespace devserver::omaha {
 namespace {
 
@@ -7,36 +9,9 @@ namespace {
 constexpr int64_t kOmahaEpoch = 1167609600;
 constexpr int64_t kDay = 86400;
 
-std::string Escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // name="value" with a leading space.
 std::string Attr(const char* name, const std::string& value) {
-  return std::string(" ") + name + "=\"" + Escape(value) + "\"";
+  return std::string(" ") + name + "=\"" + EscapeMarkup(value) + "\"";
 }
 
 const char* Bool(bool value) { return value ? "true" : "false"; }

@@ -96,7 +96,7 @@ TEST(UpdateResponseTest, AttributeValuesAreEscaped) {
   UpdateRequest r = OneApp(Protocol::kV3, false, false, 0);
   r.apps[0].appid = "<a&\"b'>";
   const std::string x = RenderUpdateResponse(r, {{false, {}}}, kNoon);
-  EXPECT_NE(x.find("appid=\"&lt;a&amp;&quot;b&apos;&gt;\""), std::string::npos) << x;
+  EXPECT_NE(x.find("appid=\"&lt;a&amp;&quot;b&#39;&gt;\""), std::string::npos) << x;
 }
 
 }  // namespace
