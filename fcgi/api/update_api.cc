@@ -85,16 +85,22 @@ std::string BaseUrl(const ServiceInfo& service, const Request& req, const std::s
 
 // The payload the label names, staged now if it was not. *found false: the label names no
 // payload (no such build upstream, or no such delta), which devices are told as "noupdate".
+// With `probe`, the first read also asks whether a label waits for the client; if one may,
+// nothing is staged: the caller takes the label first.
 Status FindOffer(const ServiceInfo& service, const Request& req, const LabelTarget& target,
-                 Offer* offer, bool* found) {
+                 Offer* offer, bool* found, state::NextUpdateProbe* probe) {
   *found = false;
   BuildRef ref;
-  if (!RefOfFolder(service, target.folder, &ref).ok()) return Status::Ok();
+  if (!RefOfFolder(service, target.folder, &ref).ok()) {
+    if (probe != nullptr) probe->waiting = true;  // not asked: the caller asks on its own
+    return Status::Ok();
+  }
   // The common case, a staged payload: one read of its state and files (with their facts)
   // and a look at them on disk. Otherwise it is staged now, as /download would.
   ArtifactStatuses statuses;
   std::vector<std::vector<state::StagedFile>> files;
-  Status s = service.staging->Check(ref, {target.artifact}, &statuses, &files);
+  Status s = service.staging->Check(ref, {target.artifact}, &statuses, &files, probe);
+  if (s.ok() && probe != nullptr && probe->waiting) return Status::Ok();
   if (s.ok() && statuses[0].state != state::ArtifactState::kStaged) {
     s = EnsureStaged(service, req, ref, {target.artifact});
     if (s.code() == Status::Code::kFailed) {
@@ -199,12 +205,19 @@ Status Update(const ServiceInfo& service, const Request& req, Response* response
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
   service.staging->RecordOmaha(LogEntries(request, ip, now_us));
-  if (request.HasUpdateCheck()) {
-    // A label set for this client's next update check wins over the URL's, once.
+
+  // A label set for this client's next update check wins over the URL's, once. Whether one
+  // waits is asked in the same read as the URL label's state, when there is one to read.
+  auto take_forced_label = [&]() {
     std::string forced;
-    s = service.staging->TakeForcedLabel(ip, &forced);
+    Status taken = service.staging->TakeForcedLabel(ip, &forced);
+    if (taken.ok() && !forced.empty() && ParseLabel(forced, &target).ok()) label = forced;
+    return taken;
+  };
+  const bool label_asked = request.HasUpdateCheck() && label.empty();
+  if (label_asked) {
+    s = take_forced_label();
     if (!s.ok()) return s;
-    if (!forced.empty() && ParseLabel(forced, &target).ok()) label = forced;
   }
 
   std::vector<AppAnswer> answers(request.apps.size());
@@ -215,7 +228,12 @@ Status Update(const ServiceInfo& service, const Request& req, Response* response
     const omaha::App& app = request.apps[i];
     if (!app.update_check || label.empty() || IsSubApp(request, app)) continue;
     if (!looked) {
-      s = FindOffer(service, req, target, &offer, &have_offer);
+      state::NextUpdateProbe probe{ip};
+      s = FindOffer(service, req, target, &offer, &have_offer, label_asked ? nullptr : &probe);
+      if (s.ok() && probe.waiting) {
+        s = take_forced_label();
+        if (s.ok()) s = FindOffer(service, req, target, &offer, &have_offer, nullptr);
+      }
       if (!s.ok()) return s;
       looked = true;
     }

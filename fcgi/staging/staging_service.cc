@@ -229,10 +229,11 @@ Status StagingService::Wait(const BuildRef& ref, const std::vector<std::string>&
 
 Status StagingService::Check(const BuildRef& ref, const std::vector<std::string>& artifacts,
                              ArtifactStatuses* statuses,
-                             std::vector<std::vector<state::StagedFile>>* files_out) {
+                             std::vector<std::vector<state::StagedFile>>* files_out,
+                             state::NextUpdateProbe* probe) {
   // One read for every state and file; the disk checks below hold no lock.
   std::vector<std::vector<state::StagedFile>> files;
-  Status s = db_->GetWithFiles(ref.folder, artifacts, statuses, &files);
+  Status s = db_->GetWithFiles(ref.folder, artifacts, statuses, &files, probe);
   if (!s.ok()) return s;
   const std::string build_dir = config_.static_root + "/" + ref.folder;
   for (size_t i = 0; i < statuses->size(); ++i) {

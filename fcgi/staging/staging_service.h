@@ -51,10 +51,12 @@ class StagingService {
               std::chrono::steady_clock::time_point deadline, ArtifactStatuses* statuses);
   // The current states. A staged artifact whose files are no longer intact on disk is
   // forgotten and reported missing, so the next request stages it again. With `files`, the
-  // files of each artifact found staged and intact ((*files)[i] for (*statuses)[i]).
+  // files of each artifact found staged and intact ((*files)[i] for (*statuses)[i]). With
+  // `probe`, also whether a label waits for the client's next update check, in the same read.
   Status Check(const BuildRef& ref, const std::vector<std::string>& artifacts,
                ArtifactStatuses* statuses,
-               std::vector<std::vector<state::StagedFile>>* files = nullptr);
+               std::vector<std::vector<state::StagedFile>>* files = nullptr,
+               state::NextUpdateProbe* probe = nullptr);
   // Forgets the artifacts and removes their files (clean=True). Failed while one stages.
   Status Clean(const BuildRef& ref, const std::vector<std::string>& artifacts);
 

@@ -248,34 +248,47 @@ bool Statement::IsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
+namespace {
+
+// Transaction control runs on every request: from the statement cache, not parsed each time.
+Status RunCached(Connection* db, const char* sql) {
+  LeasedStatement stmt;
+  Status s = db->Cached(sql, &stmt);
+  return s.ok() ? stmt->Run() : s;
+}
+
+}  // namespace
+
 WriteTransaction::~WriteTransaction() {
-  if (open_) (void)db_->Exec("ROLLBACK;");
+  if (open_) (void)RunCached(db_, "ROLLBACK");
 }
 
 Status WriteTransaction::Begin() {
-  Status s = db_->Exec("BEGIN IMMEDIATE;");
+  Status s = RunCached(db_, "BEGIN IMMEDIATE");
   open_ = s.ok();
   return s;
 }
 
 Status WriteTransaction::Commit() {
-  Status s = db_->Exec("COMMIT;");
+  Status s = RunCached(db_, "COMMIT");
   if (s.ok()) open_ = false;
   return s;
 }
 
 ReadTransaction::~ReadTransaction() {
-  if (open_) (void)db_->Exec("ROLLBACK;");
+  if (open_) (void)RunCached(db_, "ROLLBACK");
 }
 
 Status ReadTransaction::Begin() {
-  Status s = db_->Exec("BEGIN;");
+  if (sqlite3_get_autocommit(db_->raw()) == 0) return Status::Ok();  // joins the open one
+  Status s = RunCached(db_, "BEGIN");
   open_ = s.ok();
   return s;
 }
 
 Status ReadTransaction::Commit() {
-  Status s = db_->Exec("COMMIT;");
+  if (!open_) return Status::Ok();
+  Status s = RunCached(db_, "COMMIT");
   if (s.ok()) open_ = false;
   return s;
 }

@@ -116,7 +116,8 @@ class WriteTransaction {
 
 // BEGIN (deferred) ... COMMIT around reads that must see one snapshot; never used to write
 // (a deferred transaction that writes can fail to upgrade). Destruction without Commit()
-// rolls back.
+// rolls back. Begun inside another transaction of the connection, it joins that one: Begin
+// and Commit do nothing, and its reads see the outer snapshot.
 class ReadTransaction {
  public:
   explicit ReadTransaction(Connection* db) : db_(db) {}

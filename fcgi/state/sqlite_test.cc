@@ -136,6 +136,48 @@ TEST_F(SqliteTest, EndingALeaseReleasesTheReadLock) {
   EXPECT_TRUE(writer.Exec("BEGIN IMMEDIATE; INSERT INTO t VALUES (10, 'ten'); COMMIT;").ok());
 }
 
+// Transactions run on every request: their control statements come from the cache.
+TEST_F(SqliteTest, TransactionsReuseTheirCachedControlStatements) {
+  for (int i = 0; i < 3; ++i) {
+    ReadTransaction read(&db_);
+    ASSERT_TRUE(read.Begin().ok());
+    ASSERT_TRUE(read.Commit().ok());
+    WriteTransaction write(&db_);
+    ASSERT_TRUE(write.Begin().ok());
+    ASSERT_TRUE(db_.Exec("UPDATE t SET v = 'uno' WHERE k = 1;").ok());
+    ASSERT_TRUE(write.Commit().ok());
+  }
+  {
+    WriteTransaction rolled_back(&db_);
+    ASSERT_TRUE(rolled_back.Begin().ok());
+  }
+  EXPECT_EQ(db_.statement_cache().prepared(), 4);   // BEGIN, COMMIT, BEGIN IMMEDIATE, ROLLBACK
+  EXPECT_NE(sqlite3_get_autocommit(db_.raw()), 0);  // the rolled back one ended
+}
+
+// A read transaction begun inside another joins it: the outer one's snapshot holds until the
+// outer commit, whatever the inner one does.
+TEST_F(SqliteTest, AReadTransactionInsideAnotherJoinsIt) {
+  Connection writer;
+  ASSERT_TRUE(Connection::Open(path_, 0, &writer).ok());
+  ReadTransaction outer(&db_);
+  ASSERT_TRUE(outer.Begin().ok());
+  WithCached("SELECT v FROM t WHERE k = 1",
+             [&](Statement& st) { EXPECT_EQ(FirstText(st), "one"); });
+  {
+    ReadTransaction inner(&db_);
+    ASSERT_TRUE(inner.Begin().ok());
+    ASSERT_TRUE(inner.Commit().ok());
+  }
+  EXPECT_EQ(sqlite3_get_autocommit(db_.raw()), 0);  // still inside the outer one
+  // The outer read lock still stands: a writer cannot commit over it (rollback journal).
+  ASSERT_TRUE(writer.Exec("BEGIN IMMEDIATE; UPDATE t SET v = 'uno' WHERE k = 1;").ok());
+  EXPECT_FALSE(writer.Exec("COMMIT;").ok());
+  ASSERT_TRUE(writer.Exec("ROLLBACK;").ok());
+  ASSERT_TRUE(outer.Commit().ok());
+  EXPECT_NE(sqlite3_get_autocommit(db_.raw()), 0);
+}
+
 TEST_F(SqliteTest, AFullCachePreparesTheRestForOneUse) {
   StatementCache cache(2);
   for (int round = 0; round < 2; ++round) {

@@ -183,7 +183,7 @@ Status StateDb::Get(const std::string& build, const std::vector<std::string>& ar
 
 Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::string>& artifacts,
                              std::vector<ArtifactStatus>* statuses,
-                             std::vector<std::vector<StagedFile>>* files) {
+                             std::vector<std::vector<StagedFile>>* files, NextUpdateProbe* probe) {
   // Files are joined only to staged artifacts: nothing else has its files checked on disk.
   // The build's last use comes along, so that a read that counts as use writes only when
   // the recorded use is stale.
@@ -209,21 +209,29 @@ Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::st
   Status s;
   {
     ReadPool::Lease reader = readers_->Acquire();
-    s = kQuery.Run(reader.get(), build, artifacts, [&](const Statement& row) {
-      Found& entry = found[row.Text(0)];
-      if (!entry.seen) ReadStatusColumns(row, 1, &entry.status);  // the same on each file's row
-      entry.seen = true;
-      if (!row.IsNull(kFile)) {
-        entry.files.push_back(
-            {row.Text(kFile), row.Int(kFile + 1), row.Text(kFile + 2), row.Text(kFile + 3)});
-        if (!row.IsNull(kFile + 5)) {
-          entry.files.back().payload =
-              PayloadFacts{row.Text(kFile + 5), row.OptionalInt(kFile + 6).value_or(-1),
-                           row.Int(kFile + 7) != 0, row.Text(kFile + 8)};
+    ReadTransaction read(reader.get());
+    if (probe != nullptr) {
+      probe->waiting = false;
+      s = read.Begin();
+      if (s.ok()) s = internal::ProbeNextUpdate(reader.get(), probe);
+    }
+    if (s.ok())
+      s = kQuery.Run(reader.get(), build, artifacts, [&](const Statement& row) {
+        Found& entry = found[row.Text(0)];
+        if (!entry.seen) ReadStatusColumns(row, 1, &entry.status);  // the same on each file's row
+        entry.seen = true;
+        if (!row.IsNull(kFile)) {
+          entry.files.push_back(
+              {row.Text(kFile), row.Int(kFile + 1), row.Text(kFile + 2), row.Text(kFile + 3)});
+          if (!row.IsNull(kFile + 5)) {
+            entry.files.back().payload =
+                PayloadFacts{row.Text(kFile + 5), row.OptionalInt(kFile + 6).value_or(-1),
+                             row.Int(kFile + 7) != 0, row.Text(kFile + 8)};
+          }
         }
-      }
-      use_stale = use_stale || row.Int(kFile + 4) < stale;
-    });
+        use_stale = use_stale || row.Int(kFile + 4) < stale;
+      });
+    if (s.ok() && probe != nullptr) s = read.Commit();
   }
   statuses->clear();
   files->clear();

@@ -102,6 +102,14 @@ struct StagedFile {
   std::optional<PayloadFacts> payload = std::nullopt;  // set for update payloads
 };
 
+// Whether /api/setnextupdate left a label for a client's next update check, asked in the
+// same read as an update check's other question (one snapshot, one read lock: the lock costs
+// an update check more than either query).
+struct NextUpdateProbe {
+  std::string ip;
+  bool waiting = false;
+};
+
 // One entry of an update client's log: an event it reported, or an update check (no event).
 struct OmahaLogEntry {
   std::string ip;
@@ -194,9 +202,11 @@ class StateDb {
   // check files on disk, and /update to answer. When
   // the build's recorded use is older than kLastUsedResolutionSeconds, it is marked used
   // (reads count as use for eviction, at most one write a minute per build).
+  // With `probe`, also whether a label waits for probe->ip, in the same read.
   Status GetWithFiles(const std::string& build, const std::vector<std::string>& artifacts,
                       std::vector<ArtifactStatus>* statuses,
-                      std::vector<std::vector<StagedFile>>* files);
+                      std::vector<std::vector<StagedFile>>* files,
+                      NextUpdateProbe* probe = nullptr);
 
   // Marks `build` used now if its recorded use is older than kLastUsedResolutionSeconds
   // (a read first; a write at most once a minute). Unknown builds are left alone.

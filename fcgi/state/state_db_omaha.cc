@@ -8,6 +8,14 @@
 
 namespace devserver::state {
 
+Status internal::ProbeNextUpdate(Connection* db, NextUpdateProbe* probe) {
+  probe->waiting = false;
+  return Run(
+      db, "SELECT 1 FROM omaha_next_updates WHERE ip = ?1",
+      [&](Statement& st) { st.Bind(1, probe->ip); },
+      [&](const Statement&) { probe->waiting = true; });
+}
+
 Status StateDb::RecordOmahaEntries(const std::vector<OmahaLogEntry>& entries) {
   if (entries.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
@@ -57,12 +65,10 @@ Status StateDb::TakeForcedLabel(const std::string& ip, std::string* label) {
   CheckProcess();
   {
     // Most clients have none: a read decides that without the write lock.
-    bool set = false;
+    NextUpdateProbe probe{ip};
     ReadPool::Lease reader = readers_->Acquire();
-    Status s = Run(
-        reader.get(), "SELECT 1 FROM omaha_next_updates WHERE ip = ?1",
-        [&](Statement& st) { st.Bind(1, ip); }, [&](const Statement&) { set = true; });
-    if (!s.ok() || !set) return s;
+    Status s = internal::ProbeNextUpdate(reader.get(), &probe);
+    if (!s.ok() || !probe.waiting) return s;
   }
   // Deleted under the write lock: of two workers asking at once, the second finds it gone.
   std::lock_guard<std::mutex> lock(mu_);

@@ -84,6 +84,9 @@ inline constexpr const char* kFirstListing =
 Status InsertPayloadFacts(Connection* db, const std::string& build, const std::string& artifact,
                           const std::string& path, const PayloadFacts& facts);
 
+// Sets probe->waiting when omaha_next_updates holds a label for probe->ip (state_db_omaha.cc).
+Status ProbeNextUpdate(Connection* db, NextUpdateProbe* probe);
+
 // Fills the fields of `status` other than its name from kStatusColumns starting at `first`.
 void ReadStatusColumns(const Statement& row, int first, ArtifactStatus* status);
 

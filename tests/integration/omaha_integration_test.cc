@@ -458,6 +458,32 @@ TEST_F(OmahaTest, AForcedLabelServesOneUpdateCheckOnly) {
   EXPECT_EQ(Get("/api/hostinfo/127.0.0.1").body.find("forced_update_label"), std::string::npos);
 }
 
+// The forced label is taken before the URL's label is looked at further: the URL's build is
+// neither staged nor fetched for an update check the forced label answers, and a URL without
+// a label, or naming no build, still hands the forced label out.
+TEST_F(OmahaTest, AForcedLabelWinsBeforeTheUrlsBuildIsStaged) {
+  FakeBuild forced = PutPayloadBuild("R120-15700.0.0", Payload(200, std::string(300, 'f')));
+  FakeBuild unstaged = PutPayloadBuild("R119-15633.0.0", FixtureP());
+  ASSERT_EQ(Get("/stage?archive_url=" + forced.Url() + "&artifacts=full_payload").status, 200);
+  const std::vector<std::string> urls = {"/update/" + unstaged.folder, "/update",
+                                         "/update/" + forced.folder + "-nosuch"};
+  for (const std::string& url : urls) {
+    HttpResult r = HttpCall(service_.port(), "POST", "/api/setnextupdate?ip=127.0.0.1", {},
+                            forced.folder);
+    ASSERT_EQ(r.status, 200) << r.body;
+    HttpResult answer = Post(url, V3Check());
+    ASSERT_EQ(answer.status, 200) << url << ": " << answer.body;
+    OmahaAnswer read = ReadOmahaAnswer(answer.body);
+    ASSERT_EQ(read.error, "") << answer.body;
+    EXPECT_NE(read.apps[0].url.find(forced.folder + "/"), std::string::npos) << url;
+    EXPECT_EQ(Get("/api/hostinfo/127.0.0.1").body.find("forced_update_label"), std::string::npos)
+        << url;
+  }
+  EXPECT_EQ(fake_->Counters().Of(unstaged.Key(unstaged.FullName())).media, 0U);
+  EXPECT_EQ(Get("/is_staged?archive_url=" + unstaged.Url() + "&artifacts=full_payload").body,
+            "False");
+}
+
 // A payload staged by a version that recorded no facts (its files row has no hashes and it has
 // no payloads row, as schema 003 leaves such a build): the first update checks compute them
 // once, whichever worker they reach, and every answer is right.
