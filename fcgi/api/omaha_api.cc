@@ -185,8 +185,9 @@ void RegisterOmahaEndpoints(const ServiceInfo& service, Router* router) {
                     "event_result, error_code, "
                     "previous_version), each with timestamp (Unix seconds), version, track and "
                     "board. With ip=all an object of such lists by ip. At most 100 entries a "
-                    "client and 100000 in all are kept; an entry appears within a fifth of a "
-                    "second of its request.\n",
+                    "client and 100000 in all are kept. Workers write entries in batches; this "
+                    "call (and /api/hostinfo) waits 0.3 s for the others' batches, so it "
+                    "includes every request answered before it.\n",
                     HostLog);
   AddClientEndpoint(service, router, "/api/setnextupdate", {"POST"},
                     "Set the label of a client's next update check.",

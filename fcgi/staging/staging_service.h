@@ -82,7 +82,8 @@ class StagingService {
   }
 
   // Update clients (Omaha). Log entries are written in batches (within a fifth of a second);
-  // the reads below first write what this worker has waiting.
+  // the reads below see every entry of a request answered before they began, this worker's
+  // or another's (SettleOmahaLog).
   void RecordOmaha(std::vector<state::OmahaLogEntry> entries) {
     for (state::OmahaLogEntry& e : entries) omaha_log_->Add(std::move(e));
   }
@@ -93,11 +94,11 @@ class StagingService {
     return db_->SetForcedLabel(ip, label);
   }
   Status GetOmahaClient(const std::string& ip, state::OmahaClient* client, bool* found) {
-    omaha_log_->Flush();
+    SettleOmahaLog();
     return db_->GetOmahaClient(ip, client, found);
   }
   Status GetOmahaLog(const std::string& ip, std::vector<state::OmahaLogEntry>* entries) {
-    omaha_log_->Flush();
+    SettleOmahaLog();
     return db_->GetOmahaLog(ip, entries);
   }
 
@@ -133,6 +134,9 @@ class StagingService {
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<Janitor> janitor_;     // none when [cache] eviction_interval is 0
   std::unique_ptr<ReadRecorder> reads_;  // none when reads are not counted
+  // Writes this worker's waiting log entries and waits out the other workers' batches.
+  void SettleOmahaLog();
+
   std::unique_ptr<Batcher<state::OmahaLogEntry>> omaha_log_;
   int reads_fd_ = -1;  // this worker's copy of the reads socket; closed by Shutdown()
 };
