@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <semaphore>
 #include <sstream>
 
@@ -46,38 +47,60 @@ const FormPart* FindPart(const std::vector<FormPart>& parts, const std::string& 
   return nullptr;
 }
 
-// A private copy of the dump for the tool; removed when this goes out of scope.
-class DumpFile {
+// The tool's private scratch directory, holding a copy of the dump: the only place the
+// sandboxed tool may write. Removed with what is in it when this goes out of scope.
+class ScratchDir {
  public:
-  ~DumpFile() {
-    if (!path_.empty()) unlink(path_.c_str());
+  ScratchDir() = default;
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir() {
+    if (dir_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
-  Status Write(const std::string& dir, const std::string& bytes) {
-    Status s = MakeDirectories(dir, 0700);
+  Status Create(const std::string& parent, const std::string& dump) {
+    Status s = MakeDirectories(parent, 0700);
     if (!s.ok()) return s;
-    std::string path = dir + "/minidump-XXXXXX";
-    int fd = mkostemp(path.data(), O_CLOEXEC);
-    if (fd < 0) return Status::IOError("creating a file in " + dir, errno);
-    path_ = path;
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        close(fd);
-        return Status::IOError("writing " + path_, err);
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (close(fd) != 0) return Status::IOError("writing " + path_, errno);
-    return Status::Ok();
+    std::string dir = parent + "/stackwalk-XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr)
+      return Status::IOError("creating a directory in " + parent, errno);
+    dir_ = dir;
+    dump_path_ = dir_ + "/upload.dmp";
+    return WriteFileAtomically(dump_path_, dump);
   }
-  const std::string& path() const { return path_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& dump_path() const { return dump_path_; }
 
  private:
-  std::string path_;
+  std::string dir_;
+  std::string dump_path_;
 };
+
+// The command line: the tool itself, or the tool inside devserver-sandbox (no network, the
+// file system read-only but for the scratch directory, resource limits).
+std::vector<std::string> StackwalkCommand(const Config& config, const ScratchDir& scratch,
+                                          const std::string& symbols_dir) {
+  std::vector<std::string> argv;
+  if (!config.stackwalk_sandbox.empty()) {
+    argv = {config.stackwalk_sandbox,
+            "--write",
+            scratch.dir(),
+            "--read",
+            config.stackwalk,
+            "--max-cpu",
+            std::to_string(config.stackwalk_timeout_s + 1)};
+    if (!symbols_dir.empty()) {
+      argv.emplace_back("--read");
+      argv.push_back(symbols_dir);
+    }
+    argv.emplace_back("--");
+  }
+  argv.push_back(config.stackwalk);
+  argv.push_back(scratch.dump_path());
+  if (!symbols_dir.empty()) argv.push_back(symbols_dir);
+  return argv;
+}
 
 // The one line a failed run leaves for the caller. minidump_stackwalk logs
 // "<time>: <file>:<line>: ERROR: <what>"; its last ERROR says what went wrong, without the log
@@ -88,6 +111,9 @@ std::string FailureReason(const std::string& err, const std::string& dump_path) 
   for (std::string line; std::getline(lines, line);) {
     size_t at = line.find(": ERROR: ");
     if (at != std::string::npos) reason = line.substr(at + 9);
+  }
+  if (reason.empty() && err.rfind("devserver-sandbox: ", 0) == 0) {
+    reason = err.substr(0, err.find('\n'));  // the tool never started
   }
   if (reason.empty()) return "minidump_stackwalk failed";
   for (size_t at = reason.find(dump_path); at != std::string::npos; at = reason.find(dump_path)) {
@@ -125,11 +151,10 @@ Status SymbolicateDump(const ServiceInfo& service, const Request& req, Response*
     symbols_dir = BuildDir(service, ref.folder) + "/debug/breakpad";
   }
 
-  DumpFile file;
-  s = file.Write(config.state_dir + "/tmp", dump->data);
+  ScratchDir scratch;
+  s = scratch.Create(config.state_dir + "/tmp", dump->data);
   if (!s.ok()) return s;
-  std::vector<std::string> argv = {config.stackwalk, file.path()};
-  if (!symbols_dir.empty()) argv.push_back(symbols_dir);
+  const std::vector<std::string> argv = StackwalkCommand(config, scratch, symbols_dir);
   ProcessLimits limits;
   limits.timeout = std::chrono::seconds(config.stackwalk_timeout_s);
   limits.max_stdout = kMaxTraceBytes;
@@ -150,7 +175,7 @@ Status SymbolicateDump(const ServiceInfo& service, const Request& req, Response*
         -result.term_signal);
   }
   if (result.exit_code != 0) {
-    return CannotTrace(FailureReason(result.err, file.path()), result.exit_code);
+    return CannotTrace(FailureReason(result.err, scratch.dump_path()), result.exit_code);
   }
   if (result.out_truncated) {
     result.out += "\n[trace truncated at " + std::to_string(kMaxTraceBytes) + " bytes]\n";

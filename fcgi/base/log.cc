@@ -1,5 +1,6 @@
 #include "fcgi/base/log.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -60,21 +61,53 @@ void SetLogTag(const std::string& tag) {
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_min_level.load(); }
 
-LogLine::~LogLine() {
+namespace {
+
+// The process id, read once per process: getpid() is a system call on every line otherwise.
+// A fork clears it, so a child never logs its parent's id.
+std::atomic<pid_t> g_pid{0};
+const int g_pid_reset = pthread_atfork(nullptr, nullptr, [] { g_pid = 0; });
+
+pid_t CachedPid() {
+  pid_t pid = g_pid.load(std::memory_order_relaxed);
+  if (pid == 0) {
+    pid = getpid();
+    g_pid.store(pid, std::memory_order_relaxed);
+  }
+  return pid;
+}
+
+}  // namespace
+
+std::string FormatLogLine(LogLevel level, const std::string& message) {
+  (void)g_pid_reset;
   std::string tag;
   {
     std::lock_guard<std::mutex> lock(g_tag_mutex);
     tag = g_tag;
   }
-  std::string line = Timestamp() + " " + LevelLetter(level_) + " " + tag + "[" +
-                     std::to_string(getpid()) + "]: " + stream_.str();
+  std::string line = Timestamp();
+  line.reserve(line.size() + tag.size() + message.size() + 16);
+  line += ' ';
+  line += LevelLetter(level);
+  line += ' ';
+  line += tag;
+  line += '[';
+  line += std::to_string(CachedPid());
+  line += "]: ";
+  const size_t body = line.size();
+  line += message;
   // One event, one line: a message must not break the line-oriented log.
-  for (char& c : line) {
-    if (c == '\n' || c == '\r') c = ' ';
+  for (size_t i = body; i < line.size(); ++i) {
+    if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
   }
   line += '\n';
-  const char* p = line.data();
-  size_t left = line.size();
+  return line;
+}
+
+void WriteLogText(const std::string& text) {
+  const char* p = text.data();
+  size_t left = text.size();
   while (left > 0) {
     ssize_t n = ::write(STDERR_FILENO, p, left);
     if (n <= 0) break;  // nowhere else to report a failing stderr
@@ -82,5 +115,7 @@ LogLine::~LogLine() {
     left -= static_cast<size_t>(n);
   }
 }
+
+LogLine::~LogLine() { WriteLogText(FormatLogLine(level_, stream_.str())); }
 
 }  // namespace devserver

@@ -21,6 +21,12 @@ LogLevel ParseLogLevel(const std::string& name);
 void SetLogTag(const std::string& tag);
 bool LogEnabled(LogLevel level);
 
+// The line DS_LOG(level) << message writes, newline included: for a writer that hands many
+// lines to the log at once (the access lines of busy request threads).
+std::string FormatLogLine(LogLevel level, const std::string& message);
+// Writes lines made by FormatLogLine to the log in one piece.
+void WriteLogText(const std::string& text);
+
 class LogLine {
  public:
   explicit LogLine(LogLevel level) : level_(level) {}

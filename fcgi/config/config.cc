@@ -185,6 +185,12 @@ std::vector<ConfigKey> MakeKeys() {
          return Status::Ok();
        },
        [](const Config& c) { return c.log_level; }});
+  keys.push_back({"server", "access_log", "true",
+                  "One line per API request at level info (on stderr: the journal under systemd): "
+                  "client, method, path and query, status, body bytes, milliseconds. /static/ is "
+                  "nginx's to log.",
+                  [](const std::string& v, Config* c) { return ParseBool(v, &c->access_log); },
+                  [](const Config& c) { return std::string(c.access_log ? "true" : "false"); }});
   keys.push_back(
       {"server", "test_endpoints", "false",
        "Serve /debug/* endpoints used by the test suite (echo, sleep). Never enable in production.",
@@ -369,6 +375,12 @@ std::vector<ConfigKey> MakeKeys() {
   keys.push_back(PathKey("symbolicate", "stackwalk", "/usr/lib/devserver/minidump_stackwalk",
                          "The minidump_stackwalk binary /symbolicate_dump runs.",
                          &Config::stackwalk, false));
+  keys.push_back(PathKey("symbolicate", "stackwalk_sandbox", "/usr/lib/devserver/devserver-sandbox",
+                         "The launcher that confines minidump_stackwalk, which reads untrusted "
+                         "uploads: no network, nothing writable but a scratch directory per "
+                         "dump, symbols read-only, limits on memory, CPU and file size. Empty: "
+                         "the tool runs unconfined.",
+                         &Config::stackwalk_sandbox, true));
   keys.push_back(IntKey("symbolicate", "timeout", "60",
                         "Seconds minidump_stackwalk may run before it is killed.",
                         &Config::stackwalk_timeout_s, 1, 3600));

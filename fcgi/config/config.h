@@ -24,6 +24,7 @@ struct Config {
   int backlog = 0;           // listen(2) backlog
   int drain_timeout_s = 0;   // how long in-flight requests may run after SIGTERM/SIGHUP
   std::string log_level;     // debug, info, warning, error
+  bool access_log = true;    // one info line per API request
   bool test_endpoints = false;
   std::string test_faults;  // fault rules file (tests only); "" = none
 
@@ -69,7 +70,8 @@ struct Config {
   int extract_max_seconds = 0;
 
   // [symbolicate]
-  std::string stackwalk;  // minidump_stackwalk
+  std::string stackwalk;          // minidump_stackwalk
+  std::string stackwalk_sandbox;  // devserver-sandbox; empty: unconfined
   int stackwalk_timeout_s = 0;
   int max_dump_mib = 0;
 

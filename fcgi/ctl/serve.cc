@@ -196,6 +196,7 @@ Status Launcher::Prepare() {
       {"state-dir", state_dir_},
       {"plugin-dir", Absolute(exe_dir + "/../lib/devserver/plugins")},
       {"stackwalk", Absolute(exe_dir + "/../lib/devserver/minidump_stackwalk")},
+      {"stackwalk-sandbox", Absolute(exe_dir + "/../lib/devserver/devserver-sandbox")},
   };
   if (!options_.gs_endpoint.empty()) {
     mine.emplace_back("gs-endpoint", options_.gs_endpoint);

@@ -215,6 +215,36 @@ TEST_F(PoolTest, SigtermLetsTheInFlightRequestFinishThenExitsCleanly) {
   EXPECT_NE(stat((service_.state_dir() + "/run/fcgi.sock").c_str(), &st), 0);
 }
 
+// Each API request leaves one access line in the service's log (the journal under systemd),
+// and none when access_log is off.
+TEST_F(PoolTest, EachApiRequestLeavesOneAccessLine) {
+  ASSERT_EQ(Get("/check_health?probe=1").status, 200);
+  ASSERT_EQ(Get("/no_such_endpoint").status, 404);
+  const std::string health = "]: access 127.0.0.1 GET /check_health?probe=1 200 ";
+  const std::string missing = "]: access 127.0.0.1 GET /no_such_endpoint 404 ";
+  // Lines are written in batches (0.1 s).
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        const std::string log = service_.Log();
+        return log.find(health) != std::string::npos && log.find(missing) != std::string::npos;
+      },
+      5000))
+      << service_.Log();
+  const std::string log = service_.Log();
+  EXPECT_EQ(log.find(health), log.rfind(health));  // once
+}
+
+TEST(PoolAccessLogTest, AccessLogFalseWritesNone) {
+  ServiceProcess service;
+  ServiceProcess::Options options;
+  options.extra_flags = {"--access-log=false"};
+  ASSERT_TRUE(service.Start(options).ok());
+  ASSERT_EQ(HttpGet(service.port(), "/check_health").status, 200);
+  service.Signal(SIGTERM);  // a stop flushes whatever access lines are waiting
+  ASSERT_EQ(service.Wait(20000), 0) << service.Log();
+  EXPECT_EQ(service.Log().find("]: access "), std::string::npos) << service.Log();
+}
+
 TEST(PoolReloadTest, SighupAppliesTheNewConfigWithoutDroppingRequests) {
   const TempDir dir("devserver-reload");
   std::string config = dir.Sub("devserver.ini");
