@@ -9,6 +9,7 @@
 #include "fcgi/base/flags.h"
 #include "fcgi/base/fs.h"
 #include "fcgi/base/log.h"
+#include "fcgi/pool/crash_report.h"
 #include "fcgi/pool/master.h"
 #include "generated/version.h"
 
@@ -33,6 +34,7 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace devserver;
+  InstallCrashReport();
   MasterOptions options;
   bool print_config = false;
   bool check_config = false;

@@ -299,6 +299,10 @@ void Checker::OnLogLine(const std::string& line) {
   if (Has(line, "AddressSanitizer") || Has(line, "LeakSanitizer") || Has(line, "runtime error:")) {
     j.Violate(0, "sanitizer report in the service log: " + OneLine(line, 300));
   }
+  // A worker's own report of the fatal signal it died of (pool/crash_report.h), stack and all.
+  if (Has(line, "fatal signal ") && Has(line, "; stack: ")) {
+    j.Violate(0, "a process of the pool died: " + OneLine(line, 2000));
+  }
   const int64_t at = LogTimeMs(line);
   const size_t evicted = line.find(": evicted ");
   if (at > 0 && evicted != std::string::npos) {

@@ -159,6 +159,32 @@ TEST_F(PoolTest, KilledWorkerIsReplacedAndRequestsKeepSucceeding) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(Get("/check_health").status, 200);
 }
 
+// A worker dying of a fatal signal leaves one line with its stack in the log (the journal),
+// and still dies of that signal. (A sanitizer build reports through its own handler.)
+TEST_F(PoolTest, AWorkerDyingOfAFatalSignalLeavesItsStackInTheLog) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer's own handler reports fatal signals in this build";
+#endif
+  const pid_t worker = service_.WorkerPids().at(0);
+  ASSERT_EQ(kill(worker, SIGSEGV), 0);
+  const std::string report = "fatal signal 11 (SEGV) in pid " + std::to_string(worker) +
+                             " sent by pid " + std::to_string(getpid()) + "; stack: ";
+  const std::string death = "(pid " + std::to_string(worker) + ") killed by SIGSEGV";
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        const std::string log = service_.Log();
+        return log.find(report) != std::string::npos && log.find(death) != std::string::npos;
+      },
+      10000))
+      << service_.Log();
+  const std::string log = service_.Log();
+  const size_t at = log.find(report);
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find(" devserver-fcgi+0x"), std::string::npos) << line;  // its own frames
+  EXPECT_LT(at, log.find(death));                                         // reported before it died
+  EXPECT_EQ(Get("/check_health").status, 200);
+}
+
 // The lock files of the owners directory, as the pids they name.
 std::vector<pid_t> OwnerLockPids(const std::string& state_dir) {
   std::vector<pid_t> pids;
