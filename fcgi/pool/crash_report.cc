@@ -9,7 +9,17 @@
 #include <cstring>
 #include <initializer_list>
 
+// A sanitizer build keeps its own handler (it reports more): nothing below is built there.
+#if defined(__SANITIZE_ADDRESS__)
+#define DEVSERVER_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DEVSERVER_ADDRESS_SANITIZER 1
+#endif
+#endif
+
 namespace devserver {
+#ifndef DEVSERVER_ADDRESS_SANITIZER
 namespace {
 
 // Everything below runs inside a signal handler: no allocation, no locks, no stdio. The line
@@ -87,17 +97,10 @@ void OnFatalSignal(int sig, siginfo_t* info, void* /*context*/) {
   Put("\n");
   (void)!write(STDERR_FILENO, g_line, g_used);
   // SA_RESETHAND put the default action back: the signal kills the process as it would have.
-  raise(sig);
+  (void)raise(sig);
 }
 
 }  // namespace
-
-#if defined(__SANITIZE_ADDRESS__)
-#define DEVSERVER_ADDRESS_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DEVSERVER_ADDRESS_SANITIZER 1
-#endif
 #endif
 
 void InstallCrashReport() {
