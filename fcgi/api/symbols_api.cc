@@ -63,16 +63,36 @@ class ScratchDir {
     Status s = MakeDirectories(parent, 0700);
     if (!s.ok()) return s;
     std::string dir = parent + "/stackwalk-XXXXXX";
-    if (mkdtemp(dir.data()) == nullptr)
+    if (mkdtemp(dir.data()) == nullptr) {
       return Status::IOError("creating a directory in " + parent, errno);
+    }
     dir_ = dir;
     dump_path_ = dir_ + "/upload.dmp";
-    return WriteFileAtomically(dump_path_, dump);
+    return WriteDump(dump);
   }
   const std::string& dir() const { return dir_; }
   const std::string& dump_path() const { return dump_path_; }
 
  private:
+  // A plain write: the copy lives for one request, so it is never synced to disk.
+  Status WriteDump(const std::string& bytes) const {
+    const int fd = open(dump_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::IOError("creating " + dump_path_, errno);
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        close(fd);
+        return Status::IOError("writing " + dump_path_, err);
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (close(fd) != 0) return Status::IOError("writing " + dump_path_, errno);
+    return Status::Ok();
+  }
+
   std::string dir_;
   std::string dump_path_;
 };

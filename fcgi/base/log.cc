@@ -66,7 +66,7 @@ namespace {
 // The process id, read once per process: getpid() is a system call on every line otherwise.
 // A fork clears it, so a child never logs its parent's id.
 std::atomic<pid_t> g_pid{0};
-const int g_pid_reset = pthread_atfork(nullptr, nullptr, [] { g_pid = 0; });
+[[maybe_unused]] const int g_pid_reset = pthread_atfork(nullptr, nullptr, [] { g_pid = 0; });
 
 pid_t CachedPid() {
   pid_t pid = g_pid.load(std::memory_order_relaxed);
@@ -80,7 +80,6 @@ pid_t CachedPid() {
 }  // namespace
 
 std::string FormatLogLine(LogLevel level, const std::string& message) {
-  (void)g_pid_reset;
   std::string tag;
   {
     std::lock_guard<std::mutex> lock(g_tag_mutex);

@@ -118,6 +118,8 @@ class StagingService {
 
  private:
   StagingService() = default;
+  // Writes this worker's waiting log entries and waits out the other workers' batches.
+  void SettleOmahaLog();
 
   Config config_;
   std::mutex ending_mu_;  // Drain() and Shutdown() one at a time
@@ -134,9 +136,6 @@ class StagingService {
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<Janitor> janitor_;     // none when [cache] eviction_interval is 0
   std::unique_ptr<ReadRecorder> reads_;  // none when reads are not counted
-  // Writes this worker's waiting log entries and waits out the other workers' batches.
-  void SettleOmahaLog();
-
   std::unique_ptr<Batcher<state::OmahaLogEntry>> omaha_log_;
   int reads_fd_ = -1;  // this worker's copy of the reads socket; closed by Shutdown()
 };

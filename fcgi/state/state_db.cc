@@ -211,11 +211,10 @@ Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::st
     ReadPool::Lease reader = readers_->Acquire();
     ReadTransaction read(reader.get());
     if (probe != nullptr) {
-      probe->waiting = false;
       s = read.Begin();
       if (s.ok()) s = internal::ProbeNextUpdate(reader.get(), probe);
     }
-    if (s.ok())
+    if (s.ok()) {
       s = kQuery.Run(reader.get(), build, artifacts, [&](const Statement& row) {
         Found& entry = found[row.Text(0)];
         if (!entry.seen) ReadStatusColumns(row, 1, &entry.status);  // the same on each file's row
@@ -231,7 +230,8 @@ Status StateDb::GetWithFiles(const std::string& build, const std::vector<std::st
         }
         use_stale = use_stale || row.Int(kFile + 4) < stale;
       });
-    if (s.ok() && probe != nullptr) s = read.Commit();
+    }
+    if (s.ok()) s = read.Commit();  // ends the probe's transaction; nothing without one
   }
   statuses->clear();
   files->clear();
