@@ -10,6 +10,8 @@ void RegisterAllEndpoints(const ServiceInfo& service, Router* router) {
   RegisterBuildsEndpoints(service, router);
   RegisterOmahaEndpoints(service, router);
   RegisterUpdateEndpoints(service, router);
+  RegisterStatusEndpoints(service, router);
+  RegisterMetricsEndpoints(service, router);
   if (service.config.test_endpoints) RegisterDebugEndpoints(service, router);
   // The index lists what is registered before it, so it comes last.
   RegisterIndexEndpoints(service, router);

@@ -25,5 +25,7 @@ void RegisterAutotestEndpoints(const ServiceInfo& service, Router* router);
 void RegisterBuildsEndpoints(const ServiceInfo& service, Router* router);
 void RegisterOmahaEndpoints(const ServiceInfo& service, Router* router);
 void RegisterUpdateEndpoints(const ServiceInfo& service, Router* router);
+void RegisterStatusEndpoints(const ServiceInfo& service, Router* router);
+void RegisterMetricsEndpoints(const ServiceInfo& service, Router* router);
 
 }  // namespace devserver

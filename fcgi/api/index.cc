@@ -2,48 +2,28 @@
 #include <string>
 
 #include "fcgi/api/endpoints.h"
+#include "fcgi/api/status_page.h"
+#include "fcgi/api/status_page_script.h"
+#include "fcgi/api/status_report.h"
 #include "fcgi/base/markup_escape.h"
-#include "fcgi/staging/staging_service.h"
 #include "generated/version.h"
 
 namespace devserver {
 namespace {
 
-constexpr int kIndexBuilds = 100;
-
-// One cell per artifact: its state, a progress bar while staging, the cause when failed.
-std::string RenderArtifact(const state::ArtifactStatus& a) {
-  std::string cell = "<td>" + EscapeMarkup(a.artifact) + ": " + state::ArtifactStateName(a.state);
-  if (a.state == state::ArtifactState::kStaging && a.bytes_total.has_value() &&
-      *a.bytes_total > 0) {
-    cell += " <progress value=\"" + std::to_string(a.bytes_done) + "\" max=\"" +
-            std::to_string(*a.bytes_total) + "\"></progress> " +
-            std::to_string(a.bytes_done * 100 / *a.bytes_total) + "%";
-  }
-  if (a.state == state::ArtifactState::kFailed) cell += " <em>" + EscapeMarkup(a.error) + "</em>";
-  return cell + "</td>";
-}
-
-std::string RenderBuilds(const ServiceInfo& service) {
-  std::vector<state::BuildOverview> builds;
-  Status s = service.staging->RecentBuilds(kIndexBuilds, &builds);
-  if (!s.ok()) return "<p>Builds unavailable: " + EscapeMarkup(s.message()) + "</p>\n";
-  std::string html = "<h2>Builds (most recently used first)</h2>\n<table>\n";
-  for (const state::BuildOverview& b : builds) {
-    html += "<tr><td><a href=\"/static/" + EscapeMarkup(b.build) + "/\">" + EscapeMarkup(b.build) +
-            "</a></td>";
-    for (const state::ArtifactStatus& a : b.artifacts) html += RenderArtifact(a);
-    html += "</tr>\n";
-  }
-  return html + "</table>\n";
+// The status sections come first: the page is one an operator leaves open.
+std::string RenderStatus(const ServiceInfo& service) {
+  StatusReport report;
+  Status s = CollectStatus(service, &report);
+  if (!s.ok()) return "<p>Status unavailable: " + EscapeMarkup(s.message()) + "</p>\n";
+  return RenderStatusSections(report) + "<script>" + kStatusPageScript + "</script>\n";
 }
 
 std::string RenderIndex(const ServiceInfo& service, const Router& router) {
   std::string html =
-      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>devserver</title></head>\n"
-      "<body>\n<h1>devserver " +
-      std::string(kDevserverVersion) + "</h1>\n" + RenderBuilds(service) +
-      "<h2>Endpoints</h2>\n<table>\n";
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>devserver</title><style>" +
+      std::string(kStatusPageStyle) + "</style></head>\n<body>\n<h1>devserver " +
+      kDevserverVersion + "</h1>\n" + RenderStatus(service) + "<h2>Endpoints</h2>\n<table>\n";
   for (const Endpoint& e : router.endpoints()) {
     if (e.path == "/") continue;
     std::string name = EscapeMarkup(e.name());
@@ -74,9 +54,14 @@ void RegisterIndexEndpoints(const ServiceInfo& service, Router* router) {
                }});
   router->Add({"/",
                {"GET"},
-               "This page: recent builds with each artifact's state, and the endpoints.",
-               "GET /\n\nAn HTML page: the most recently used builds, each artifact's state "
-               "(a progress bar while staging, the cause when failed), and every endpoint.\n",
+               "This page: live status (builds, progress, queue, disk) and the endpoints.",
+               "GET /\n\nAn HTML page an operator can leave open: free disk and the cache "
+               "against the [cache] budget; the most recently used builds with each "
+               "artifact's state, a progress bar with bytes, rate and ETA while staging, and "
+               "the cause when failed; the queue; the recent update client events when there "
+               "are any; and every endpoint. A small inline script (no external resources) "
+               "updates it in place every second from /api/status; without JavaScript it is "
+               "the same tables as of the request.\n",
                [routes, &service](const Request&, Response* resp) {
                  *resp = Response::Html(RenderIndex(service, *routes));
                  return Status::Ok();

@@ -15,6 +15,7 @@
 #include "fcgi/api/omaha_clients.h"
 #include "fcgi/api/staging_calls.h"
 #include "fcgi/http/read_body.h"
+#include "fcgi/metrics/metrics.h"
 #include "fcgi/omaha/repeat_filter.h"
 #include "fcgi/omaha/update_request.h"
 #include "fcgi/omaha/update_response.h"
@@ -182,6 +183,48 @@ std::vector<state::OmahaLogEntry> LogEntries(const UpdateRequest& request, const
   return entries;
 }
 
+// An event's number as a label value: the protocol's codes are small; anything else a device
+// makes up is "other", so that no client can grow the number of series.
+std::string EventCode(int64_t code) {
+  return code >= 0 && code < 1000 ? std::to_string(code) : "other";
+}
+
+void CountEvents(const UpdateRequest& request) {
+  for (const omaha::App& app : request.apps) {
+    if (IsSubApp(request, app)) continue;
+    for (const omaha::Event& event : app.events) {
+      metrics::Add(
+          metrics::Series("devserver_omaha_events_total",
+                          {{"type", EventCode(event.type)}, {"result", EventCode(event.result)}}));
+    }
+  }
+}
+
+// Counts the request's update checks once its answer is known: "error" unless Answered().
+class UpdateCheckCount {
+ public:
+  explicit UpdateCheckCount(const UpdateRequest& request) : request_(request) {}
+  ~UpdateCheckCount() {
+    for (size_t i = 0; i < request_.apps.size(); ++i) {
+      const omaha::App& app = request_.apps[i];
+      if (!app.update_check || IsSubApp(request_, app)) continue;
+      const char* result = !answered_ ? "error" : updates_[i] ? "update" : "noupdate";
+      metrics::Add(metrics::Series("devserver_omaha_update_checks_total", {{"result", result}}));
+    }
+  }
+  UpdateCheckCount(const UpdateCheckCount&) = delete;
+  UpdateCheckCount& operator=(const UpdateCheckCount&) = delete;
+  void Answered(const std::vector<AppAnswer>& answers) {
+    for (const AppAnswer& answer : answers) updates_.push_back(answer.update);
+    answered_ = true;
+  }
+
+ private:
+  const UpdateRequest& request_;
+  bool answered_ = false;
+  std::vector<bool> updates_;  // per app, in the request's order
+};
+
 Status Update(const ServiceInfo& service, const Request& req, Response* response) {
   std::string label;
   if (req.path.size() > std::string(kUpdatePath).size()) {
@@ -205,6 +248,8 @@ Status Update(const ServiceInfo& service, const Request& req, Response* response
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
   service.staging->RecordOmaha(LogEntries(request, ip, now_us));
+  CountEvents(request);
+  UpdateCheckCount checks(request);
 
   // A label set for this client's next update check wins over the URL's, once. Whether one
   // waits is asked in the same read as the URL label's state, when there is one to read.
@@ -243,6 +288,7 @@ Status Update(const ServiceInfo& service, const Request& req, Response* response
   }
   *response = Response::Text(RenderUpdateResponse(request, answers, service.env->WallSeconds()));
   response->content_type = "text/xml; charset=utf-8";
+  checks.Answered(answers);
   return Status::Ok();
 }
 

@@ -1,12 +1,13 @@
 #include "fcgi/base/log.h"
 
-#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <ctime>
 #include <mutex>
+
+#include "fcgi/base/process_id.h"
 
 namespace devserver {
 namespace {
@@ -61,24 +62,6 @@ void SetLogTag(const std::string& tag) {
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_min_level.load(); }
 
-namespace {
-
-// The process id, read once per process: getpid() is a system call on every line otherwise.
-// A fork clears it, so a child never logs its parent's id.
-std::atomic<pid_t> g_pid{0};
-[[maybe_unused]] const int g_pid_reset = pthread_atfork(nullptr, nullptr, [] { g_pid = 0; });
-
-pid_t CachedPid() {
-  pid_t pid = g_pid.load(std::memory_order_relaxed);
-  if (pid == 0) {
-    pid = getpid();
-    g_pid.store(pid, std::memory_order_relaxed);
-  }
-  return pid;
-}
-
-}  // namespace
-
 std::string FormatLogLine(LogLevel level, const std::string& message) {
   std::string tag;
   {
@@ -92,7 +75,7 @@ std::string FormatLogLine(LogLevel level, const std::string& message) {
   line += ' ';
   line += tag;
   line += '[';
-  line += std::to_string(CachedPid());
+  line += std::to_string(CurrentPid());
   line += "]: ";
   const size_t body = line.size();
   line += message;

@@ -10,6 +10,7 @@
 
 #include "fcgi/base/log.h"
 #include "fcgi/build/build_ref.h"
+#include "fcgi/metrics/metrics.h"
 
 namespace devserver {
 
@@ -21,6 +22,19 @@ EvictionBudget BudgetFromConfig(const Config& config) {
   return budget;
 }
 
+int64_t MinFreeBytes(const EvictionBudget& budget, const DiskSpace& disk) {
+  return static_cast<int64_t>(disk.total / 100 * static_cast<uint64_t>(budget.min_free_percent));
+}
+
+int64_t BytesToFree(const EvictionBudget& budget, int64_t staged_bytes, const DiskSpace& disk) {
+  int64_t need = 0;
+  if (budget.max_staged_bytes > 0) need = staged_bytes - budget.max_staged_bytes;
+  if (budget.min_free_percent > 0) {
+    need = std::max(need, MinFreeBytes(budget, disk) - static_cast<int64_t>(disk.available));
+  }
+  return std::max<int64_t>(need, 0);
+}
+
 Status Evictor::Run(const EvictionBudget& budget, bool dry_run, EvictionReport* report) {
   *report = EvictionReport{};
   state::StateSummary summary;
@@ -30,13 +44,7 @@ Status Evictor::Run(const EvictionBudget& budget, bool dry_run, EvictionReport* 
   s = env_->Disk(static_root_, &report->disk);
   if (!s.ok()) return s;
 
-  int64_t need = 0;
-  if (budget.max_staged_bytes > 0) need = summary.staged_bytes - budget.max_staged_bytes;
-  if (budget.min_free_percent > 0) {
-    const auto floor = static_cast<int64_t>(report->disk.total / 100 * budget.min_free_percent);
-    need = std::max(need, floor - static_cast<int64_t>(report->disk.available));
-  }
-  report->bytes_to_free = std::max<int64_t>(need, 0);
+  report->bytes_to_free = BytesToFree(budget, summary.staged_bytes, report->disk);
   if (report->bytes_to_free == 0 && !budget.all_unused) return Status::Ok();
 
   const int64_t used_before = env_->WallSeconds() - budget.grace_seconds;
@@ -49,6 +57,10 @@ Status Evictor::Run(const EvictionBudget& budget, bool dry_run, EvictionReport* 
     if (!dry_run) {
       s = EvictOne(build, used_before, &evicted);
       if (!s.ok()) return s;
+      if (evicted) {
+        metrics::Add("devserver_evictions_total");
+        metrics::Add("devserver_evicted_bytes_total", static_cast<uint64_t>(build.bytes));
+      }
     }
     if (evicted) {
       report->evicted.push_back(build);

@@ -31,6 +31,11 @@ struct EvictionBudget {
 // [cache] of the configuration.
 EvictionBudget BudgetFromConfig(const Config& config);
 
+// The free space min_free_percent asks for on a file system of disk.total bytes.
+int64_t MinFreeBytes(const EvictionBudget& budget, const DiskSpace& disk);
+// What eviction must free for the budget to hold now; 0 within budget.
+int64_t BytesToFree(const EvictionBudget& budget, int64_t staged_bytes, const DiskSpace& disk);
+
 struct EvictionReport {
   int64_t staged_bytes = 0;                    // recorded before the run
   DiskSpace disk;                              // of the static root, before the run

@@ -35,8 +35,9 @@ const Endpoint* Router::FindByName(const std::string& name) const {
   return nullptr;
 }
 
-Response Router::Dispatch(const Request& request) const {
+Response Router::Dispatch(const Request& request, const Endpoint** matched) const {
   const Endpoint* endpoint = Match(request.path);
+  if (matched != nullptr) *matched = endpoint;
   if (endpoint == nullptr) {
     return ErrorResponse(Status::NotFound("no endpoint " + request.path));
   }

@@ -41,7 +41,9 @@ class Router {
 
   // Runs the request through its endpoint. Every outcome is a response: unknown paths,
   // wrong methods, handler errors and handler exceptions included.
-  Response Dispatch(const Request& request) const;
+  Response Dispatch(const Request& request) const { return Dispatch(request, nullptr); }
+  // The same; `*matched` (when given) is the endpoint that served it, nullptr for none.
+  Response Dispatch(const Request& request, const Endpoint** matched) const;
 
  private:
   std::vector<Endpoint> endpoints_;

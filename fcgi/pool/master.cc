@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -19,6 +20,8 @@
 #include "fcgi/api/service.h"
 #include "fcgi/base/env.h"
 #include "fcgi/base/log.h"
+#include "fcgi/metrics/metric_table.h"
+#include "fcgi/metrics/metrics.h"
 #include "fcgi/pool/listen_socket.h"
 #include "fcgi/pool/worker.h"
 
@@ -29,6 +32,9 @@ constexpr int64_t kMinBackoffMicros = 100'000;
 constexpr int64_t kMaxBackoffMicros = 10'000'000;
 // A worker that ran at least this long was healthy; its death resets the back-off.
 constexpr int64_t kHealthyLifetimeMicros = 5'000'000;
+// Cells of the metric table: the catalogue's series by every endpoint, status, artifact type
+// and failure kind take a few hundred; each worker's gauges two more, freed when it dies.
+constexpr size_t kMetricCells = 4096;
 
 struct WorkerProcess {
   pid_t pid = 0;
@@ -75,11 +81,20 @@ class Master {
   std::vector<WorkerProcess> workers_;
   std::map<int, int64_t> respawn_due_us_;  // worker index -> when to start it again
   std::map<int, int64_t> backoff_us_;      // worker index -> current back-off
+  // Outlives every worker: a count survives the worker that made it.
+  std::unique_ptr<metrics::MetricTable> metric_table_;
 };
 
 int Master::Run() {
   SetLogTag("master");
   started_at_ = env_->WallSeconds();
+  Status table = metrics::MetricTable::Create(kMetricCells, &metric_table_);
+  if (!table.ok()) {
+    DS_LOG(kError) << table.message();
+    return 1;
+  }
+  metric_table_->set_start_time(static_cast<double>(started_at_));
+  metrics::Install(metric_table_.get());
   sigset_t handled;
   sigemptyset(&handled);
   // Blocked here, so also in a worker from fork() until it reads them itself: SIGQUIT there
@@ -142,6 +157,7 @@ int Master::Run() {
   }
   close(listen_fd_);
   if (reads_fd_ >= 0) close(reads_fd_);
+  metrics::Install(nullptr);
   DS_LOG(kInfo) << "all workers stopped; exiting";
   return 0;
 }
@@ -182,11 +198,13 @@ void Master::ReapChildren() {
     if (it == workers_.end()) continue;
     WorkerProcess w = *it;
     workers_.erase(it);
+    metric_table_->ReleaseOwner(pid);  // its share of the gauges ends with it
     bool replace = !stopping_ && w.kill_at_us == 0 && w.generation == generation_;
     if (!replace) {
       DS_LOG(kInfo) << "worker " << w.index << " (pid " << pid << ") " << DescribeExit(status);
       continue;
     }
+    metrics::Add("devserver_worker_restarts_total");
     int64_t now = env_->MonotonicMicros();
     int64_t& backoff = backoff_us_[w.index];
     if (now - w.started_us >= kHealthyLifetimeMicros) {

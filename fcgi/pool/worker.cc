@@ -26,7 +26,9 @@
 #include "fcgi/http/access_line.h"
 #include "fcgi/http/error_response.h"
 #include "fcgi/http/fcgi_exchange.h"
+#include "fcgi/metrics/metrics.h"
 #include "fcgi/pool/connection_queue.h"
+#include "fcgi/pool/request_metrics.h"
 #include "fcgi/staging/staging_service.h"
 
 namespace devserver {
@@ -78,8 +80,10 @@ Status WriteAccessLines(const std::vector<std::string>& lines) {
   return Status::Ok();
 }
 
-void ServeConnection(const Router& router, AccessLog* access_log, FCGX_Request* fcgi, int fd) {
+void ServeConnection(const Router& router, AccessLog* access_log, RequestMetrics* counts,
+                     FCGX_Request* fcgi, int fd) {
   const auto started = std::chrono::steady_clock::now();
+  const metrics::GaugeScope in_flight(&RequestMetrics::InFlight());
   // libfcgi reads the request from an already-open connection when ipcFd is set; keeping the
   // connection flag stops FCGX_Accept_r's leading FCGX_Finish_r from closing it. A listen
   // socket of -1 makes a broken handshake fail instead of blocking in accept().
@@ -93,12 +97,13 @@ void ServeConnection(const Router& router, AccessLog* access_log, FCGX_Request* 
   Status parsed = ReadFcgiRequest(fcgi, &request);
   FcgiBody body(fcgi->in, request.content_length);
   request.body = &body;
-  Response response = parsed.ok() ? router.Dispatch(request) : ErrorResponse(parsed);
+  const Endpoint* endpoint = nullptr;
+  Response response = parsed.ok() ? router.Dispatch(request, &endpoint) : ErrorResponse(parsed);
   WriteFcgiResponse(fcgi, request, response);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  counts->Count(endpoint, response.status, elapsed);
   if (access_log != nullptr && LogEnabled(LogLevel::kInfo)) {
-    access_log->Add(
-        FormatLogLine(LogLevel::kInfo,
-                      AccessLine(request, response, std::chrono::steady_clock::now() - started)));
+    access_log->Add(FormatLogLine(LogLevel::kInfo, AccessLine(request, response, elapsed)));
   }
   // Finishing with keepConnection set flushes the streams and frees the request but leaves
   // the descriptor to us: one connection per request, closed here. When flushing failed
@@ -112,8 +117,9 @@ void ServeConnection(const Router& router, AccessLog* access_log, FCGX_Request* 
 void RequestThread(const Router& router, AccessLog* access_log, ConnectionQueue* queue) {
   FCGX_Request fcgi;
   FCGX_InitRequest(&fcgi, -1, 0);
+  RequestMetrics counts;
   for (int fd = queue->Pop(); fd >= 0; fd = queue->Pop()) {
-    ServeConnection(router, access_log, &fcgi, fd);
+    ServeConnection(router, access_log, &counts, &fcgi, fd);
     queue->Done();
   }
 }

@@ -9,6 +9,7 @@
 
 #include "fcgi/base/log.h"
 #include "fcgi/build/build_version.h"
+#include "fcgi/metrics/metrics.h"
 
 namespace devserver {
 namespace {
@@ -181,6 +182,8 @@ Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, St
   if (!s.ok()) return s;
 
   std::set<std::string> parents;
+  uint64_t placed_bytes = 0;
+  size_t placed_files = 0;
   s = db->Publish(claim, out.files, [&](const std::vector<state::StagedFile>& to_place) {
     std::unordered_set<std::string> keep;
     for (const state::StagedFile& f : out.files) keep.insert(f.path);
@@ -193,6 +196,8 @@ Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, St
       return moved;
     }
     parents = mover.Parents();
+    placed_files = to_place.size();
+    for (const state::StagedFile& f : to_place) placed_bytes += static_cast<uint64_t>(f.size);
     // What is left (files another artifact provides, empty directories, the lock) goes with
     // the staging directory, before anyone can see the artifact staged.
     Status removed = temp->Remove();
@@ -201,6 +206,8 @@ Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, St
   });
   if (!s.ok()) return s;
   *count = out.files.size();
+  metrics::Add("devserver_published_files_total", placed_files);
+  metrics::Add("devserver_published_bytes_total", placed_bytes);
   // Staged and visible now; a failure here costs only durability across a crash, which the
   // check on use covers, so it is logged rather than turned into a failure of the artifact.
   if (bulk) {

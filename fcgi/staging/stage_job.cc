@@ -7,6 +7,8 @@
 
 #include "fcgi/base/log.h"
 #include "fcgi/build/build_ref.h"
+#include "fcgi/metrics/metrics.h"
+#include "fcgi/staging/failure_kind.h"
 #include "fcgi/staging/install_context.h"
 #include "fcgi/staging/publication.h"
 #include "fcgi/staging/temp_dir.h"
@@ -100,14 +102,28 @@ void StageJob::Pause(std::chrono::milliseconds duration) {
 }
 
 Status StageJob::Run() {
+  // {artifact="..."}: the labels of this staging's series.
+  const std::string artifact_label = metrics::Series("", {{"artifact", claim_.artifact}});
+  metrics::Add("devserver_stagings_started_total" + artifact_label);
+  const int64_t started_us = deps_.env->MonotonicMicros();
   Status s = Stage();
-  if (s.ok()) return s;
+  if (s.ok()) {
+    metrics::Add("devserver_stagings_succeeded_total" + artifact_label);
+    metrics::Observe("devserver_staging_duration_seconds" + artifact_label,
+                     static_cast<double>(deps_.env->MonotonicMicros() - started_us) / 1e6);
+    return s;
+  }
+  auto count_failure = [&](const std::string& kind) {
+    metrics::Add(metrics::Series("devserver_stagings_failed_total",
+                                 {{"artifact", claim_.artifact}, {"kind", kind}}));
+  };
   // The cause, prefixed with the artifact unless it already names it.
   std::string cause = s.message();
   if (cause.rfind(claim_.artifact + ":", 0) != 0) cause = claim_.artifact + ": " + cause;
   if (lease_->ticket().lost()) {
     // The new owner records the outcome; this stager only takes its own directory away.
     if (temp_) (void)temp_->Remove();
+    count_failure("lease_lost");
     DS_LOG(kWarning) << "staging of " << claim_.build << " " << claim_.artifact
                      << " stopped: its claim was taken over";
     return Status::Failed(cause);
@@ -120,6 +136,7 @@ Status StageJob::Run() {
     return Status::Unavailable("staging of " + claim_.artifact + " interrupted by shutdown");
   }
   if (temp_) (void)temp_->Remove();
+  count_failure(FailureKind(s));
   Status recorded =
       deps_.db->MarkFailed(claim_, cause, s.code() == Status::Code::kNotFound ? "not_found" : "");
   if (!recorded.ok()) DS_LOG(kWarning) << recorded.message();

@@ -64,6 +64,10 @@ class StagingService {
   Status RecentBuilds(int limit, std::vector<state::BuildOverview>* builds) {
     return db_->RecentBuilds(limit, builds);
   }
+  Status LiveStatus(const state::StateDb::LiveStatusLimits& limits,
+                    state::StateDb::LiveStatusSnapshot* snapshot) {
+    return db_->LiveStatus(limits, snapshot);
+  }
 
   Status StagedBuilds(const std::string& parent, std::vector<std::string>* names) {
     return db_->StagedBuilds(parent, names);

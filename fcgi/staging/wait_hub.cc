@@ -1,6 +1,7 @@
 #include "fcgi/staging/wait_hub.h"
 
 #include "fcgi/base/log.h"
+#include "fcgi/metrics/metrics.h"
 
 namespace devserver {
 
@@ -42,6 +43,8 @@ void WaitHub::Shutdown() {
 Status WaitHub::WaitSettled(const std::string& build, const std::vector<std::string>& artifacts,
                             std::chrono::steady_clock::time_point deadline,
                             std::vector<ArtifactStatus>* statuses) {
+  static metrics::Gauge waiters("devserver_waiters");
+  const metrics::GaugeScope waiting(&waiters);
   std::unique_lock<std::mutex> lock(mu_);
   Interest& interest = interests_[build];
   for (const std::string& a : artifacts) interest.artifacts.insert(a);

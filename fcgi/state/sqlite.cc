@@ -7,6 +7,7 @@
 #include <mutex>
 #include <utility>
 
+#include "fcgi/metrics/metrics.h"
 #include "fcgi/state/statement_cache.h"
 
 namespace devserver::state {
@@ -49,7 +50,10 @@ class BusyWait {
   static int Handle(void* self, int count) {
     auto* wait = static_cast<BusyWait*>(self);
     const int64_t now = NowMicros();
-    if (count == 0) wait->started_micros_ = now;
+    if (count == 0) {
+      wait->started_micros_ = now;
+      metrics::Add("devserver_sqlite_busy_waits_total");
+    }
     if (now - wait->started_micros_ >= wait->timeout_micros_) return 0;
     // The window doubles from 100 us up to 10 ms; the pause is a random point in its upper half.
     const int64_t window = std::min<int64_t>(int64_t{100} << std::min(count, 7), 10'000);

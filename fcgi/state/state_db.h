@@ -342,6 +342,44 @@ class StateDb {
   // Writes only when a build's recorded use is older than kLastUsedResolutionSeconds.
   Status MarkUsed(const std::vector<std::string>& paths);
 
+  // Live status (state_db_status.cc): what /api/status and the index page show ------------
+
+  // One artifact of a build on the status page: its state, and when it moved.
+  struct ArtifactProgress {
+    ArtifactStatus status;
+    int64_t requested_at = 0;
+    std::optional<int64_t> started_at;  // the current or last attempt's claim
+    // While staging: when bytes_done was recorded (its claim's last heartbeat, to the second).
+    std::optional<int64_t> updated_at;
+    std::optional<int64_t> finished_at;  // when it became staged or failed
+  };
+  struct BuildProgress {
+    std::string build;
+    std::string archive_url;
+    int64_t last_used_at = 0;
+    std::vector<ArtifactProgress> artifacts;  // by name
+  };
+  struct QueuedArtifact {
+    std::string build;
+    std::string artifact;
+    int priority = 1;  // 0: a caller waits for it
+    int64_t requested_at = 0;
+  };
+  struct LiveStatusLimits {
+    int builds = 100;
+    int queue = 100;
+    int omaha_events = 20;
+  };
+  struct LiveStatusSnapshot {
+    std::vector<BuildProgress> builds;        // most recently used first
+    std::vector<QueuedArtifact> queue;        // in the order stagers will claim them
+    std::vector<OmahaLogEntry> omaha_events;  // newest first
+  };
+  // The recent builds with their artifacts' progress, the head of the queue and the newest
+  // update client log entries, from one snapshot. Entries still in a worker's batch (up to a
+  // fifth of a second) are not seen yet: a page polled every second does not wait for them.
+  Status LiveStatus(const LiveStatusLimits& limits, LiveStatusSnapshot* snapshot);
+
  private:
   StateDb(Connection connection, std::unique_ptr<ReadPool> readers, const StateOptions& options);
   // Aborts when used from a process other than the one that opened it.

@@ -8,6 +8,11 @@
 
 namespace devserver::state {
 
+OmahaLogEntry internal::ReadOmahaEntry(const Statement& row) {
+  return {row.Text(0),        row.Int(1),         row.Text(2),        row.Text(3), row.Text(4),
+          row.OptionalInt(5), row.OptionalInt(6), row.OptionalInt(7), row.Text(8)};
+}
+
 Status internal::ProbeNextUpdate(Connection* db, NextUpdateProbe* probe) {
   probe->waiting = false;
   return Run(
@@ -135,16 +140,10 @@ Status StateDb::GetOmahaLog(const std::string& ip, std::vector<OmahaLogEntry>* e
   ReadPool::Lease reader = readers_->Acquire();
   return Run(
       reader.get(),
-      "SELECT ip, at_us, coalesce(version, ''), coalesce(track, ''), "
-      "  coalesce(board, ''), event_type, event_result, error_code, "
-      "  coalesce(previous_version, '') "
-      "FROM omaha_events WHERE ?1 = '' OR ip = ?1 ORDER BY at_us, id",
+      std::string("SELECT ") + internal::kOmahaEntryColumns +
+          " FROM omaha_events WHERE ?1 = '' OR ip = ?1 ORDER BY at_us, id",
       [&](Statement& st) { st.Bind(1, ip); },
-      [&](const Statement& row) {
-        entries->push_back({row.Text(0), row.Int(1), row.Text(2), row.Text(3), row.Text(4),
-                            row.OptionalInt(5), row.OptionalInt(6), row.OptionalInt(7),
-                            row.Text(8)});
-      });
+      [&](const Statement& row) { entries->push_back(internal::ReadOmahaEntry(row)); });
 }
 
 }  // namespace devserver::state

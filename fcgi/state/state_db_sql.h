@@ -84,6 +84,12 @@ inline constexpr const char* kFirstListing =
 Status InsertPayloadFacts(Connection* db, const std::string& build, const std::string& artifact,
                           const std::string& path, const PayloadFacts& facts);
 
+// The columns of an omaha_events row, in the order ReadOmahaEntry expects.
+inline constexpr const char* kOmahaEntryColumns =
+    "ip, at_us, coalesce(version, ''), coalesce(track, ''), coalesce(board, ''), event_type, "
+    "event_result, error_code, coalesce(previous_version, '')";
+OmahaLogEntry ReadOmahaEntry(const Statement& row);  // state_db_omaha.cc
+
 // Sets probe->waiting when omaha_next_updates holds a label for probe->ip (state_db_omaha.cc).
 Status ProbeNextUpdate(Connection* db, NextUpdateProbe* probe);
 

@@ -13,10 +13,31 @@
 #include <cstring>
 #include <mutex>
 
+#include "fcgi/metrics/metrics.h"
+
 namespace devserver::storage {
 namespace {
 
 using Kind = TransportError::Kind;
+
+// The `code` label of a request that got no answer.
+std::string KindName(Kind kind) {
+  switch (kind) {
+    case Kind::kNone:
+      break;
+    case Kind::kConnect:
+      return "connect";
+    case Kind::kTimeout:
+      return "timeout";
+    case Kind::kClosed:
+      return "closed";
+    case Kind::kProtocol:
+      return "protocol";
+    case Kind::kCertificate:
+      return "certificate";
+  }
+  return "none";
+}
 
 // Small-response reads; large bodies go through the caller's buffer.
 constexpr size_t kSmallReadSize = size_t{64} << 10;
@@ -135,6 +156,10 @@ TransportError HttpConnection::Start(const HttpRequest& request) {
   const bool reused = used_ && session_->connected();
   TransportError err = StartOnce(request);
   if (reused && err.kind == Kind::kClosed) err = StartOnce(request);
+  const std::string code =
+      err.ok() ? std::to_string(static_cast<int>(response_.getStatus())) : KindName(err.kind);
+  metrics::Add(metrics::Series("devserver_upstream_requests_total",
+                               {{"method", request.method}, {"code", code}}));
   return err;
 }
 
@@ -182,15 +207,20 @@ TransportError HttpConnection::StartOnce(const HttpRequest& request) {
 
 BodyRead HttpConnection::ReadBody(char* buf, size_t cap, int wait_ms, size_t* got) {
   *got = 0;
+  BodyRead read = BodyRead::kBroken;
   switch (mode_) {
     case Mode::kFixed:
-      return ReadFixed(buf, cap, wait_ms, got);
-    case Mode::kStream:
-      return ReadStream(buf, cap, got);
-    case Mode::kNone:
+      read = ReadFixed(buf, cap, wait_ms, got);
       break;
+    case Mode::kStream:
+      read = ReadStream(buf, cap, got);
+      break;
+    case Mode::kNone:
+      return Broken(Kind::kProtocol, "no response to read");
   }
-  return Broken(Kind::kProtocol, "no response to read");
+  static metrics::Counter upstream_bytes("devserver_upstream_bytes_total");
+  if (read == BodyRead::kData) upstream_bytes.Add(*got);
+  return read;
 }
 
 BodyRead HttpConnection::ReadFixed(char* buf, size_t cap, int wait_ms, size_t* got) {

@@ -89,7 +89,12 @@ TEST_F(StagingTest, WaitForStatusSurvivesARestartWithoutNewDownloads) {
   std::string index = Get("/").body;
   EXPECT_NE(index.find("<a href=\"/static/" + b.folder + "/\">" + b.folder + "</a>"),
             std::string::npos);
-  EXPECT_NE(index.find("<td>full_payload: staged</td>"), std::string::npos) << index;
+  const size_t row = index.find("<tr data-artifact=\"" + b.folder + "/full_payload\">");
+  ASSERT_NE(row, std::string::npos) << index;
+  EXPECT_NE(index.substr(row, index.find("</tr>", row) - row)
+                .find("<td class=\"state staged\">staged</td>"),
+            std::string::npos)
+      << index;
 
   ASSERT_TRUE(service_.Restart().ok()) << service_.Log();
   HttpResult again = Get("/wait_for_status?archive_url=" + b.Url());
@@ -336,8 +341,11 @@ TEST(StagingCapacityTest, BlockedDownloadsDoNotStarveOtherRequests) {
   // The index page shows the download's progress.
   ASSERT_TRUE(PollUntil(
       [&] {
-        return HttpGet(service.port(), "/").body.find("full_payload: staging <progress") !=
-               std::string::npos;
+        return HttpGet(service.port(), "/")
+                   .body.find(
+                       "<td class=\"state staging\">staging</td><td class=\"progress\"><progress "
+                       "data-artifact=\"" +
+                       folder + "/full_payload\" max=") != std::string::npos;
       },
       5000));
   // The download was still under way while health answered.
