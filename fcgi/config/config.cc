@@ -407,6 +407,37 @@ std::vector<ConfigKey> MakeKeys() {
                         "Largest update request body, in KiB; larger gets 413 (a device's "
                         "request is a few KiB).",
                         &Config::omaha_max_request_kib, 1, 16384));
+
+  keys.push_back(
+      {"cluster", "peers", "",
+       "Cluster mode: every host's public address (host:port), comma-separated, the "
+       "same list on every host, this one included. Each build is owned by one of "
+       "them (nginx's consistent hash of the build); a host's internal listener is "
+       "its next port. Empty: this host works alone.",
+       [](const std::string& v, Config* c) { return ParsePeerList(v, &c->cluster_peers); },
+       [](const Config& c) {
+         std::string out;
+         for (const PeerAddress& p : c.cluster_peers) {
+           out += (out.empty() ? "" : ",") + p.Public();
+         }
+         return out;
+       }});
+  keys.push_back({"cluster", "self", "",
+                  "This host's entry in peers. Empty: the address nginx listens on.",
+                  [](const std::string& v, Config* c) {
+                    if (!v.empty()) {
+                      PeerAddress self;
+                      Status s = ParsePeerAddress(v, &self);
+                      if (!s.ok()) return s;
+                    }
+                    c->cluster_self = v;
+                    return Status::Ok();
+                  },
+                  [](const Config& c) { return c.cluster_self; }});
+  keys.push_back(IntKey("cluster", "fail_timeout", "10",
+                        "Seconds a peer that failed a request (refused, timed out, 502) is "
+                        "skipped: its builds go to the next owner on the ring meanwhile.",
+                        &Config::cluster_fail_timeout_s, 1, 3600));
   return keys;
 }
 
@@ -495,6 +526,15 @@ Status ValidateConfig(const Config& config) {
   }
   if (config.reads_socket.size() >= 108) {
     return Status::InvalidArgument("[cache] reads_socket: path longer than a Unix socket allows");
+  }
+  if (!config.cluster_self.empty()) {
+    bool listed = false;
+    for (const PeerAddress& p : config.cluster_peers)
+      listed = listed || p.Public() == config.cluster_self;
+    if (!listed) {
+      return Status::InvalidArgument("[cluster] self: " + config.cluster_self +
+                                     " is not among [cluster] peers");
+    }
   }
   return Status::Ok();
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fcgi/base/status.h"
+#include "fcgi/config/cluster_peers.h"
 
 namespace devserver {
 
@@ -78,6 +79,11 @@ struct Config {
   // [omaha]
   std::string omaha_base_url;  // "http://host:port" devices fetch payloads from; "" = Host
   int omaha_max_request_kib = 0;
+
+  // [cluster]: several hosts as one cache (see cluster_peers.h); no peers = one host alone
+  std::vector<PeerAddress> cluster_peers;  // every host's public address, the same list on all
+  std::string cluster_self;                // this host's entry in it; "" = the listen address
+  int cluster_fail_timeout_s = 0;          // a peer that failed is skipped this long
 
   // Workers to run: `workers`, or the number of online CPUs when it is 0.
   int EffectiveWorkers() const;

@@ -16,6 +16,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,7 +35,7 @@ constexpr const char* kUsage =
     "usage: devserverctl serve [--port P] [--listen ADDR:PORT] [--state-dir DIR] [--config FILE]\n"
     "                          [--archive-dir DIR | --gs-endpoint URL] [--workers N]\n"
     "                          [--nginx PATH] [--pool-bin PATH] [--nginx-read-timeout S]\n"
-    "                          [--<config-key>=VALUE ...]\n"
+    "                          [--peer ADDR:PORT ...] [--<config-key>=VALUE ...]\n"
     "\n"
     "Runs nginx on 127.0.0.1:P (default 8080) in front of the devserver-fcgi pool. nginx's\n"
     "configuration, pid, logs and temp files, the FastCGI socket and the static root all live\n"
@@ -43,6 +44,10 @@ constexpr const char* kUsage =
     "nginx's fastcgi_read_timeout is --nginx-read-timeout seconds (default: [timeouts]\n"
     "max_wait + 60); it must be longer than max_wait, so that a caller waiting for a slow\n"
     "staging always gets devserver's own answer (503 'still staging'), never nginx's 504.\n"
+    "--peer ADDR:PORT, repeated, runs in cluster mode ([cluster] peers): give every instance\n"
+    "the same full list of public addresses, its own --listen address included; each build\n"
+    "is then served by the one instance that owns it. An instance's internal listener, which\n"
+    "its peers send it requests on, is the port after its own.\n"
     "Other --<key>=VALUE flags are configuration keys passed to the pool.\n";
 
 // Default gap between [timeouts] max_wait and nginx's fastcgi_read_timeout (the Debian
@@ -57,8 +62,9 @@ struct ServeOptions {
   std::string gs_endpoint;
   std::string nginx;
   std::string pool_bin;
-  int nginx_read_timeout_s = 0;  // 0: [timeouts] max_wait + kReadTimeoutMargin
-  MasterOptions pool;            // config file and key overrides, exactly as the pool will see them
+  int nginx_read_timeout_s = 0;    // 0: [timeouts] max_wait + kReadTimeoutMargin
+  std::vector<std::string> peers;  // --peer, in the order given
+  MasterOptions pool;  // config file and key overrides, exactly as the pool will see them
 };
 
 int Fail(const std::string& message) {
@@ -134,6 +140,8 @@ Status ParseArgs(int argc, char** argv, ServeOptions* options) {
       options->gs_endpoint = value;
     } else if (name == "nginx") {
       options->nginx = value;
+    } else if (name == "peer") {
+      options->peers.push_back(value);
     } else if (name == "pool-bin") {
       options->pool_bin = value;
     } else if (name == "nginx-read-timeout") {
@@ -147,6 +155,11 @@ Status ParseArgs(int argc, char** argv, ServeOptions* options) {
     }
   }
   if (options->listen.empty()) options->listen = "127.0.0.1:" + std::to_string(options->port);
+  if (!options->peers.empty()) {
+    std::string list;
+    for (const std::string& peer : options->peers) list += (list.empty() ? "" : ",") + peer;
+    options->pool.overrides.emplace_back("peers", list);
+  }
   return Status::Ok();
 }
 
@@ -157,6 +170,8 @@ class Launcher {
 
  private:
   Status Prepare();
+  // Cluster mode: this instance's entry in [cluster] peers.
+  Status FindSelf();
   Status RenderNginxConfig();
   void StopChildren();
 
@@ -167,6 +182,7 @@ class Launcher {
   std::string share_dir_;
   pid_t pool_pid_ = -1;
   pid_t nginx_pid_ = -1;
+  std::optional<PeerAddress> self_;  // set in cluster mode
 };
 
 Status Launcher::Prepare() {
@@ -223,13 +239,40 @@ Status Launcher::Prepare() {
         " s) must be longer than [timeouts] max_wait (" + std::to_string(config_.max_wait_s) +
         " s), or callers waiting for a slow staging get nginx's 504");
   }
+  return FindSelf();
+}
+
+Status Launcher::FindSelf() {
+  if (config_.cluster_peers.empty()) return Status::Ok();
+  const std::string self = config_.cluster_self.empty() ? options_.listen : config_.cluster_self;
+  for (const PeerAddress& peer : config_.cluster_peers) {
+    if (peer.Public() == self) self_ = peer;
+  }
+  if (!self_) {
+    return Status::InvalidArgument("cluster mode: this instance (" + self +
+                                   ") is not among the peers; give every instance the same "
+                                   "--peer list, its own --listen address included (or set "
+                                   "[cluster] self)");
+  }
   return Status::Ok();
+}
+
+// The upstream's server lines: the same text on every host, so every host draws the same ring.
+std::string PeerServers(const Config& config) {
+  std::string lines;
+  for (const PeerAddress& peer : config.cluster_peers) {
+    lines += "    server " + peer.Internal() +
+             " max_fails=1 fail_timeout=" + std::to_string(config.cluster_fail_timeout_s) + "s;\n";
+  }
+  return lines;
 }
 
 Status Launcher::RenderNginxConfig() {
   std::string fcgi_pass = config_.socket[0] == '/' ? "unix:" + config_.socket : config_.socket;
+  // In cluster mode the pool's own server block is the internal listener; the public address
+  // gets the routing block.
   std::map<std::string, std::string> vars = {
-      {"LISTEN", options_.listen},
+      {"LISTEN", self_ ? self_->Internal() : options_.listen},
       {"STATIC_ROOT", config_.static_root},
       {"SHARE_DIR", share_dir_},
       {"FCGI_PASS", fcgi_pass},
@@ -244,14 +287,29 @@ Status Launcher::RenderNginxConfig() {
       // As root, nginx would switch its workers to "nobody", who cannot enter a private
       // state directory; a development launcher keeps them as the invoking user.
       {"USER_LINE", geteuid() == 0 ? "user root root;" : "# runs as the invoking user"},
+      {"CLUSTER_INCLUDE", self_ ? "include " + nginx_dir_ + "/devserver-cluster.conf;"
+                                : "# one host alone: no cluster routing"},
   };
-  for (const char* name : {"devserver-server.conf", "nginx.conf"}) {
+  std::vector<std::string> files = {"devserver-server.conf", "nginx.conf"};
+  if (self_) {
+    files.emplace_back("devserver-cluster.conf");
+    std::map<std::string, std::string> cluster = {
+        {"INTERNAL_LISTEN", self_->Internal()},
+        {"PEER_SERVERS", PeerServers(config_)},
+        {"CONNECT_TIMEOUT", "2s"},
+        {"RETRY_WINDOW", "10s"},
+        {"PROXY_READ_TIMEOUT", std::to_string(options_.nginx_read_timeout_s + 30) + "s"},
+    };
+    vars.insert(cluster.begin(), cluster.end());
+  }
+  for (const std::string& name : files) {
     std::string source =
-        share_dir_ + "/nginx/" +
-        (std::string(name) == "nginx.conf" ? "serve.conf.in" : std::string(name) + ".in");
+        share_dir_ + "/nginx/" + (name == "nginx.conf" ? "serve.conf.in" : name + ".in");
+    std::map<std::string, std::string> file_vars = vars;
+    if (name == "devserver-cluster.conf") file_vars["LISTEN"] = options_.listen;  // the public one
     std::string text, rendered;
     Status s = ReadFile(source, &text);
-    if (s.ok()) s = RenderTemplate(text, vars, &rendered);
+    if (s.ok()) s = RenderTemplate(text, file_vars, &rendered);
     if (s.ok()) s = WriteFileAtomically(nginx_dir_ + "/" + name, rendered);
     if (!s.ok()) return s;
   }

@@ -82,6 +82,29 @@ int FreePort() {
   return port;
 }
 
+namespace {
+
+bool PortIsFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return free;
+}
+
+}  // namespace
+
+int FreePortPair() {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = FreePort();
+    if (port > 0 && port < 65535 && PortIsFree(port + 1)) return port;
+  }
+  return 0;
+}
+
 std::vector<pid_t> ChildrenOf(pid_t pid) {
   std::vector<pid_t> children;
   std::error_code ec;
@@ -190,7 +213,7 @@ Status ServiceProcess::StartAgain() {
 Status ServiceProcess::Launch() {
   const Options& options = options_;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    port_ = FreePort();
+    port_ = options.port > 0 ? options.port : FreePort();
     std::vector<std::string> argv = {DEVSERVERCTL_BIN, "serve", "--port=" + std::to_string(port_),
                                      "--state-dir=" + state_dir(), "--test-endpoints=true"};
     if (options.workers > 0) argv.push_back("--workers=" + std::to_string(options.workers));
@@ -214,7 +237,7 @@ Status ServiceProcess::Launch() {
     if (ready && !exited) return Status::Ok();
     serve_pid_ = -1;
     // A port taken between FreePort() and nginx's bind is the only reason to try again.
-    if (Log().find("Address already in use") == std::string::npos) break;
+    if (options.port > 0 || Log().find("Address already in use") == std::string::npos) break;
   }
   return Status::Failed("service did not start; its log:\n" + Log());
 }

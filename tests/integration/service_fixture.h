@@ -23,10 +23,13 @@ bool PollUntil(const std::function<bool()>& condition, int timeout_ms);
 
 // A free TCP port on 127.0.0.1 (bound and released; the caller retries on a lost race).
 int FreePort();
+// A free port whose next port is free too (a cluster peer's public and internal listeners).
+int FreePortPair();
 
 class ServiceProcess {
  public:
   struct Options {
+    int port = 0;     // 0: a free one, chosen at each start
     int workers = 2;  // 0: not passed, so the config file or the default decides
     int threads = 4;
     std::string config_file;  // optional --config

@@ -60,6 +60,37 @@ struct FakeBuild {
   std::string Key(const std::string& name) const { return kBucket + "/" + folder + "/" + name; }
 };
 
+// Puts a synthetic build into the fake GCS: every object the default artifact sets need.
+inline FakeBuild PutFakeBuild(FakeGcsProcess* fake, const std::string& build,
+                              size_t full_size = 2 << 20, bool with_full = true) {
+  FakeBuild b;
+  b.build = build;
+  b.folder = kBoard + "-release/" + build;
+  uint32_t seed = static_cast<uint32_t>(std::hash<std::string>()(build));
+  b.full = RandomBytes(full_size, seed);
+  b.stateful = RandomBytes(300 << 10, seed + 1);
+  b.delta_nton = RandomBytes(200 << 10, seed + 2);
+  b.delta_mton = RandomBytes(100 << 10, seed + 3);
+  if (with_full) fake->PutObject(kBucket, b.folder + "/" + b.FullName(), b.full);
+  fake->PutObject(kBucket, b.folder + "/stateful.tgz", b.stateful);
+  fake->PutObject(kBucket,
+                  b.folder + "/chromeos_" + build + "_" + build + "_" + kBoard + "_delta_dev.bin",
+                  b.delta_nton);
+  fake->PutObject(kBucket,
+                  b.folder + "/chromeos_R98-1.0.0_" + build + "_" + kBoard + "_delta_dev.bin",
+                  b.delta_mton);
+  b.suite_control = "NAME = 'bvt'\n# " + build + "\n";
+  b.autotest_control = "NAME = 'dummy'\nSUITE = 'bvt'\n# " + build + "\n";
+  fake->PutObject(kBucket, b.folder + "/test_suites.tar.bz2",
+                  ArchiveBytes({TestFile("autotest/test_suites/control.bvt", b.suite_control)},
+                               Compression::kBzip2));
+  fake->PutObject(
+      kBucket, b.folder + "/autotest.tar",
+      ArchiveBytes({TestFile("autotest/server/site_tests/dummy/control", b.autotest_control),
+                    TestFile("autotest/test_suites/control.bvt", "autotest's own copy\n")}));
+  return b;
+}
+
 class StagingTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -80,32 +111,7 @@ class StagingTest : public ::testing::Test {
   virtual void ConfigureService(ServiceProcess::Options* /*options*/) {}
 
   FakeBuild PutBuild(const std::string& build, size_t full_size = 2 << 20, bool with_full = true) {
-    FakeBuild b;
-    b.build = build;
-    b.folder = kBoard + "-release/" + build;
-    uint32_t seed = static_cast<uint32_t>(std::hash<std::string>()(build));
-    b.full = RandomBytes(full_size, seed);
-    b.stateful = RandomBytes(300 << 10, seed + 1);
-    b.delta_nton = RandomBytes(200 << 10, seed + 2);
-    b.delta_mton = RandomBytes(100 << 10, seed + 3);
-    if (with_full) fake_->PutObject(kBucket, b.folder + "/" + b.FullName(), b.full);
-    fake_->PutObject(kBucket, b.folder + "/stateful.tgz", b.stateful);
-    fake_->PutObject(
-        kBucket, b.folder + "/chromeos_" + build + "_" + build + "_" + kBoard + "_delta_dev.bin",
-        b.delta_nton);
-    fake_->PutObject(kBucket,
-                     b.folder + "/chromeos_R98-1.0.0_" + build + "_" + kBoard + "_delta_dev.bin",
-                     b.delta_mton);
-    b.suite_control = "NAME = 'bvt'\n# " + build + "\n";
-    b.autotest_control = "NAME = 'dummy'\nSUITE = 'bvt'\n# " + build + "\n";
-    fake_->PutObject(kBucket, b.folder + "/test_suites.tar.bz2",
-                     ArchiveBytes({TestFile("autotest/test_suites/control.bvt", b.suite_control)},
-                                  Compression::kBzip2));
-    fake_->PutObject(
-        kBucket, b.folder + "/autotest.tar",
-        ArchiveBytes({TestFile("autotest/server/site_tests/dummy/control", b.autotest_control),
-                      TestFile("autotest/test_suites/control.bvt", "autotest's own copy\n")}));
-    return b;
+    return PutFakeBuild(fake_.get(), build, full_size, with_full);
   }
 
   HttpResult Get(const std::string& target, int timeout_ms = 60000) {

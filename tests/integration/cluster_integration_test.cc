@@ -1,0 +1,240 @@
+// Cluster mode end to end: three instances on loopback, each started with the same --peer
+// list, one fake GCS behind them all. nginx routes each build to its owner by consistent hash.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "tests/integration/staging_fixture.h"
+
+namespace devserver::testing {
+namespace {
+
+constexpr int kHosts = 3;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FakeGcsProcess::Options fake_options;
+    fake_options.binary = FAKEGCS_BIN;
+    fake_ = std::make_unique<FakeGcsProcess>(fake_options);
+    for (int& port : ports_) {
+      port = FreePortPair();
+      ASSERT_GT(port, 0);
+    }
+    for (int i = 0; i < kHosts; ++i) {
+      hosts_[i] = std::make_unique<ServiceProcess>();
+      Status s = hosts_[i]->Start(OptionsFor(i));
+      ASSERT_TRUE(s.ok()) << "host " << i << ": " << s.message();
+    }
+  }
+
+  ServiceProcess::Options OptionsFor(int host) const {
+    ServiceProcess::Options options;
+    options.port = ports_[host];
+    options.workers = 2;
+    options.threads = 16;
+    options.extra_flags = {"--gs-endpoint=" + fake_->endpoint(), "--object-wait=0", "--max-wait=60",
+                           "--fail-timeout=2"};
+    for (int port : ports_)
+      options.extra_flags.push_back("--peer=127.0.0.1:" + std::to_string(port));
+    return options;
+  }
+
+  HttpResult Get(int host, const std::string& target) {
+    return HttpGet(hosts_[host]->port(), target, 60000);
+  }
+  // How many of the hosts have `b` in their state database: its owner, and nobody else.
+  std::vector<int> HostsWith(const FakeBuild& b) {
+    std::vector<int> with;
+    for (int i = 0; i < kHosts; ++i) {
+      std::string out;
+      RunProgram({"/usr/bin/sqlite3", "-readonly", "-cmd", ".timeout 5000",
+                  hosts_[i]->state_dir() + "/state.db",
+                  "SELECT count(*) FROM artifacts WHERE build = '" + b.folder + "'"},
+                 &out);
+      if (std::atoi(out.c_str()) > 0) with.push_back(i);
+    }
+    return with;
+  }
+  std::string Encoded(const FakeBuild& b) {
+    std::string url = b.Url();
+    std::string out;
+    for (char c : url) {
+      if (c == ':') {
+        out += "%3A";
+      } else if (c == '/') {
+        out += "%2F";
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+
+  std::unique_ptr<FakeGcsProcess> fake_;
+  std::array<int, kHosts> ports_{};
+  std::array<std::unique_ptr<ServiceProcess>, kHosts> hosts_;
+};
+
+TEST_F(ClusterTest, ColdBuildsAreStagedOnceAcrossTheClusterWhicheverHostIsAsked) {
+  std::vector<FakeBuild> builds;
+  builds.reserve(8);
+  for (int i = 0; i < 8; ++i)
+    builds.push_back(PutFakeBuild(fake_.get(), "R99-" + std::to_string(i) + ".0.0", 1 << 20));
+
+  // 16 clients per build, each asking a host at random with either spelling of archive_url.
+  std::atomic<int> failures{0};
+  std::vector<std::thread> clients;
+  clients.reserve(16);
+  for (int c = 0; c < 16; ++c) {
+    clients.emplace_back([&, c] {
+      std::mt19937 rng(static_cast<uint32_t>(c));
+      for (const FakeBuild& b : builds) {
+        const int host = static_cast<int>(rng() % kHosts);
+        const std::string url = rng() % 2 == 0 ? b.Url() : Encoded(b);
+        HttpResult r = Get(host, "/download?archive_url=" + url);
+        if (r.status != 200 || r.body != "Success") ++failures;
+        HttpResult file =
+            Get(static_cast<int>(rng() % kHosts), "/static/" + b.folder + "/update.gz");
+        if (file.status != 200 || file.body != b.full) ++failures;
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(failures, 0);
+
+  std::set<int> owners;
+  for (const FakeBuild& b : builds) {
+    std::vector<int> with = HostsWith(b);
+    ASSERT_EQ(with.size(), 1u) << b.folder << " is staged on more than one host, or none";
+    owners.insert(with[0]);
+  }
+  EXPECT_GE(owners.size(), 2u) << "8 builds all on one host: the ring does not spread them";
+  // Every object was fetched from GCS once, by its build's owner.
+  const fakegcs::CounterSnapshot counters = fake_->Counters();
+  for (const FakeBuild& b : builds) {
+    EXPECT_EQ(counters.Of(b.Key(b.FullName())).media, 1u) << b.folder;
+    EXPECT_EQ(counters.Of(b.Key("stateful.tgz")).media, 1u) << b.folder;
+    EXPECT_EQ(counters.Of(b.Key("test_suites.tar.bz2")).media, 1u) << b.folder;
+  }
+  for (const auto& [name, object] : counters.objects) {
+    // The UPLOADED manifest is the folder's listing, read again in each staging round (a
+    // request that queues new work for the build starts one), on the owner alone.
+    if (name.size() > 9 && name.substr(name.size() - 9) == "/UPLOADED") continue;
+    EXPECT_LE(object.media, 1u) << name << " was fetched from GCS more than once";
+  }
+}
+
+TEST_F(ClusterTest, EverySpellingOfABuildReachesItsOwner) {
+  const FakeBuild b = PutFakeBuild(fake_.get(), "R99-42.0.0", 1 << 20);
+  ASSERT_EQ(Get(0, "/download?archive_url=" + b.Url()).body, "Success");
+  ASSERT_EQ(HostsWith(b).size(), 1u);
+  for (int host = 0; host < kHosts; ++host) {
+    SCOPED_TRACE("asked host " + std::to_string(host));
+    // Only the owner knows the build is staged: a True proves the request reached it.
+    EXPECT_EQ(Get(host, "/is_staged?archive_url=" + Encoded(b) + "&artifacts=full_payload").body,
+              "True");
+    EXPECT_EQ(Get(host, "/is_staged?archive_url=" + b.Url() + "/&artifacts=stateful").body, "True");
+    EXPECT_EQ(Get(host, "/static/" + b.folder + "/stateful.tgz").body, b.stateful);
+    EXPECT_EQ(Get(host, "/static/archive/" + b.folder + "/stateful.tgz").body, b.stateful);
+    HttpResult controls = Get(host, "/controlfiles?build=" + b.folder);
+    EXPECT_EQ(controls.status, 200) << controls.body;
+    EXPECT_NE(controls.body.find("control.bvt"), std::string::npos) << controls.body;
+    HttpResult listing = Get(host, "/list_image_dir?archive_url=" + b.Url());
+    EXPECT_NE(listing.body.find("update.gz"), std::string::npos) << listing.body;
+  }
+  EXPECT_EQ(HostsWith(b).size(), 1u) << "asking other hosts staged it again elsewhere";
+}
+
+TEST_F(ClusterTest, AKilledHostsBuildsMoveToTheOthersAndOnlyThoseAndComeBack) {
+  std::vector<FakeBuild> builds;
+  builds.reserve(8);
+  for (int i = 0; i < 8; ++i)
+    builds.push_back(PutFakeBuild(fake_.get(), "R98-" + std::to_string(i) + ".0.0", 256 << 10));
+  std::map<std::string, int> owner;
+  for (const FakeBuild& b : builds) {
+    ASSERT_EQ(Get(0, "/download?archive_url=" + b.Url()).body, "Success");
+    std::vector<int> with = HostsWith(b);
+    ASSERT_EQ(with.size(), 1u);
+    owner[b.folder] = with[0];
+  }
+  // The host with the most builds goes down: its nginx and pool, killed.
+  std::map<int, int> owned;
+  for (const auto& [folder, host] : owner) ++owned[host];
+  const int victim = std::max_element(owned.begin(), owned.end(), [](auto& a, auto& b) {
+                       return a.second < b.second;
+                     })->first;
+  hosts_[victim]->KillAll();
+  const fakegcs::CounterSnapshot before = fake_->Counters();
+
+  const int survivor = (victim + 1) % kHosts;
+  for (const FakeBuild& b : builds) {
+    HttpResult r = Get(survivor, "/download?archive_url=" + b.Url());
+    EXPECT_EQ(r.body, "Success") << b.folder
+                                 << " (owned by the killed host: " << (owner[b.folder] == victim)
+                                 << ")";
+  }
+  const fakegcs::CounterSnapshot after = fake_->Counters();
+  for (const FakeBuild& b : builds) {
+    const uint64_t fetched =
+        after.Of(b.Key(b.FullName())).media - before.Of(b.Key(b.FullName())).media;
+    // The killed host's builds are staged again by their next owner; nobody else's moved.
+    EXPECT_EQ(fetched, owner[b.folder] == victim ? 1u : 0u) << b.folder;
+  }
+
+  // Back up: once its peers' fail_timeout has passed, its builds route to it again, and it
+  // still has them staged.
+  ASSERT_TRUE(hosts_[victim]->StartAgain().ok());
+  const FakeBuild* moved = nullptr;
+  for (const FakeBuild& b : builds) {
+    if (owner[b.folder] == victim) moved = &b;
+  }
+  ASSERT_NE(moved, nullptr);
+  const std::string metric = "devserver_http_requests_total{endpoint=\"/is_staged\",code=\"200\"}";
+  auto answered_by_victim = [&] {
+    HttpResult m = Get(victim, "/metrics");
+    return m.body.find(metric + " ") != std::string::npos;
+  };
+  ASSERT_FALSE(answered_by_victim());
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        Get(survivor, "/is_staged?archive_url=" + moved->Url() + "&artifacts=full_payload");
+        return answered_by_victim();
+      },
+      15000));
+}
+
+TEST_F(ClusterTest, NginxAcceptsTheRenderedConfigurationForOneThreeAndSixteenPeers) {
+  for (int peers : {1, 3, 16}) {
+    SCOPED_TRACE(std::to_string(peers) + " peers");
+    ServiceProcess::Options options;
+    options.port = FreePortPair();
+    options.workers = 1;
+    options.extra_flags = {"--peer=127.0.0.1:" + std::to_string(options.port)};
+    for (int i = 1; i < peers; ++i) {
+      options.extra_flags.push_back("--peer=10.0.0." + std::to_string(i) + ":8082");
+    }
+    ServiceProcess host;
+    ASSERT_TRUE(host.Start(options).ok());
+    std::string out;
+    const std::string nginx_dir = host.state_dir() + "/nginx";
+    EXPECT_EQ(RunProgram({"/usr/sbin/nginx", "-t", "-p", nginx_dir + "/", "-c",
+                          nginx_dir + "/nginx.conf", "-e", "stderr"},
+                         &out),
+              0)
+        << out;
+    // A host alone in its cluster owns every build: it answers for one like any other.
+    EXPECT_EQ(HttpGet(host.port(), "/check_health").status, 200);
+  }
+}
+
+}  // namespace
+}  // namespace devserver::testing
