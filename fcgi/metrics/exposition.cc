@@ -19,6 +19,7 @@ std::string_view TypeOf(CellKind kind) {
     case CellKind::kCounter:
       return "counter";
     case CellKind::kGauge:
+    case CellKind::kSetGauge:
       return "gauge";
     case CellKind::kHistogram:
       return "histogram";
@@ -126,6 +127,18 @@ const std::vector<Family>& Catalogue() {
        "Omaha update checks answered, by result: update, noupdate, error."},
       {"devserver_omaha_events_total", "counter", "type, result",
        "Omaha events devices reported, by event type and result code."},
+      {"devserver_host_cpu_percent", "gauge", "",
+       "Share of the host's CPU time, all CPUs together, that was busy (neither idle nor "
+       "waiting for I/O) over the last second, in percent (0-100); from /proc/stat, sampled by "
+       "the pool's master. 0 until its second sample."},
+      {"devserver_host_network_bytes_per_second", "gauge", "",
+       "Bytes received plus sent per second over the last second by every network interface "
+       "of the host but loopback; from /proc/net/dev, sampled by the pool's master."},
+      {"devserver_host_disk_bytes_per_second", "gauge", "",
+       "Bytes read plus written per second over the last second by the host's whole disks "
+       "(partitions, loop, device-mapper, md, ram and zram devices left out: their I/O is "
+       "counted on the disks beneath or is not disk I/O); from /proc/diskstats, sampled by the "
+       "pool's master."},
       {"devserver_metrics_dropped_series_total", "counter", "",
        "Series not counted because the metric table was full or their key too long."},
   };
@@ -139,12 +152,7 @@ std::string RenderExposition(const MetricTable* table, const std::vector<Sample>
     table->ForEach([&](const CellSnapshot& cell) {
       Aggregate& a = by_family[std::string(FamilyOf(cell.key))][std::string(cell.key)];
       a.type = TypeOf(cell.kind);
-      for (size_t v = 0; v < kValueSlots; ++v) {
-        // A gauge's share may be negative: its bits are a two's complement int64.
-        a.values[v] += cell.kind == CellKind::kGauge
-                           ? static_cast<double>(static_cast<int64_t>(cell.values[v]))
-                           : static_cast<double>(cell.values[v]);
-      }
+      for (size_t v = 0; v < kValueSlots; ++v) a.values[v] += SlotValue(cell.kind, cell.values[v]);
     });
     Aggregate dropped{"counter", {}};
     dropped.values[0] = static_cast<double>(table->dropped());

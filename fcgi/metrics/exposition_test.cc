@@ -42,6 +42,17 @@ TEST_F(ExpositionTest, CountersAndGaugesCarryTheirHelpTypeAndValue) {
             std::string::npos);
 }
 
+TEST_F(ExpositionTest, ASetGaugeIsRenderedAsAGaugeWithItsValue) {
+  GaugeSet(std::string(kHostCpuPercent), 42.5);
+  GaugeSet(std::string(kHostDiskBytesPerSecond), 1048576);
+  const std::string text = RenderExposition(table_.get(), {});
+  EXPECT_TRUE(HasLine(text, "# TYPE devserver_host_cpu_percent gauge")) << text;
+  EXPECT_TRUE(HasLine(text, "devserver_host_cpu_percent 42.5")) << text;
+  EXPECT_TRUE(HasLine(text, "devserver_host_disk_bytes_per_second 1048576")) << text;
+  // Not set yet: 0, as every unlabelled family.
+  EXPECT_TRUE(HasLine(text, "devserver_host_network_bytes_per_second 0")) << text;
+}
+
 TEST_F(ExpositionTest, HistogramBucketsAreCumulativeWithSumAndCount) {
   const std::string series =
       Series("devserver_http_request_duration_seconds", {{"endpoint", "/download"}});

@@ -38,6 +38,19 @@ bool Matches(const Cell& cell, std::string_view key, CellKind kind, pid_t owner)
 
 }  // namespace
 
+double SlotValue(CellKind kind, uint64_t bits) {
+  switch (kind) {
+    case CellKind::kGauge:  // a share may be negative
+      return static_cast<double>(static_cast<int64_t>(bits));
+    case CellKind::kSetGauge:
+      return std::bit_cast<double>(bits);
+    case CellKind::kCounter:
+    case CellKind::kHistogram:
+      break;
+  }
+  return static_cast<double>(bits);
+}
+
 struct MetricTable::Header {
   std::atomic<uint64_t> dropped;
   std::atomic<uint64_t> start_time_bits;  // a double's bits
@@ -135,6 +148,16 @@ void MetricTable::ForEach(const std::function<void(const CellSnapshot&)>& visit)
     }
     visit(snapshot);
   }
+}
+
+double MetricTable::Sum(std::string_view key) const {
+  double sum = 0;
+  for (size_t i = 0; i < capacity_; ++i) {
+    const Cell* cell = CellAt(i);
+    if (cell->state.load(std::memory_order_acquire) != kReady || cell->Key() != key) continue;
+    sum += SlotValue(cell->kind, cell->values[0].load(std::memory_order_relaxed));
+  }
+  return sum;
 }
 
 uint64_t MetricTable::dropped() const { return header_->dropped.load(std::memory_order_relaxed); }

@@ -12,6 +12,11 @@
 // Gauges of one process (requests in flight, waiters) are cells owned by its pid: when the
 // process dies its share must go, so the master releases its cells (ReleaseOwner) when it
 // reaps it, and a later claim may take them again.
+//
+// A set gauge is a measurement rather than a count (the host's CPU share, sampled by the
+// master): shared (owner 0), written whole by one process with a single atomic store of a
+// double's bits, so a reader sees the old value or the new one, never a torn mix; adding
+// shares would not work for a value that is replaced.
 #pragma once
 
 #include <sys/types.h>
@@ -28,7 +33,7 @@
 
 namespace devserver::metrics {
 
-enum class CellKind : uint32_t { kCounter = 1, kGauge = 2, kHistogram = 3 };
+enum class CellKind : uint32_t { kCounter = 1, kGauge = 2, kHistogram = 3, kSetGauge = 4 };
 
 // Upper bounds (seconds) of every histogram's buckets: from a cached /is_staged (under a
 // millisecond) to a long poll or a multi-GiB staging (minutes).
@@ -47,7 +52,8 @@ struct Cell {
   int32_t owner;  // pid of the process whose gauge this is; 0: shared by all
   uint32_t key_size;
   char key[kMaxKeyBytes];
-  // Counter: [0]. Gauge: [0] as a two's complement int64. Histogram: see kSumSlot.
+  // Counter: [0]. Gauge: [0] as a two's complement int64. Set gauge: [0] as a double's bits.
+  // Histogram: see kSumSlot.
   std::array<std::atomic<uint64_t>, kValueSlots> values;
 
   std::string_view Key() const { return {key, key_size}; }
@@ -59,6 +65,9 @@ struct CellSnapshot {
   CellKind kind;
   std::array<uint64_t, kValueSlots> values;
 };
+
+// Slot `bits` of a cell of `kind` as the number it stands for.
+double SlotValue(CellKind kind, uint64_t bits);
 
 class MetricTable {
  public:
@@ -76,6 +85,9 @@ class MetricTable {
   void ReleaseOwner(pid_t owner);
   // Every live cell, in table order (a key may appear more than once: one per owner).
   void ForEach(const std::function<void(const CellSnapshot&)>& visit) const;
+  // The value /metrics shows for the counter or gauge `key`: slot 0 summed over its live
+  // cells (one per owner); 0 when it has none. Not for histograms.
+  double Sum(std::string_view key) const;
 
   uint64_t dropped() const;
   // When the service started (wall seconds): set by the master, read by /metrics.

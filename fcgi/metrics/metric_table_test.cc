@@ -18,9 +18,7 @@ double Sum(const MetricTable& table, const std::string& key, size_t slot = 0) {
   double sum = 0;
   table.ForEach([&](const CellSnapshot& cell) {
     if (cell.key != key) return;
-    sum += cell.kind == CellKind::kGauge
-               ? static_cast<double>(static_cast<int64_t>(cell.values[slot]))
-               : static_cast<double>(cell.values[slot]);
+    sum += SlotValue(cell.kind, cell.values[slot]);
   });
   return sum;
 }
@@ -98,6 +96,42 @@ TEST_F(MetricTableTest, AGaugeHandleUsedBeforeAForkGivesTheChildAShareOfItsOwn) 
   EXPECT_EQ(Sum(*table_, "devserver_http_requests_in_flight"), 1);
 }
 
+TEST_F(MetricTableTest, GaugeSumAddsEveryProcesssShareOfAGauge) {
+  EXPECT_EQ(GaugeSum(kRequestsInFlight), 0);  // never written
+  const std::string series(kRequestsInFlight);
+  const pid_t a = StartChild([&] { GaugeAdd(series, 2); });
+  const pid_t b = StartChild([&] { GaugeAdd(series, 3); });
+  ASSERT_TRUE(ExitedCleanly(a));
+  ASSERT_TRUE(ExitedCleanly(b));
+  Gauge mine(series);
+  mine.Add(1);
+  EXPECT_EQ(GaugeSum(kRequestsInFlight), 6);
+  EXPECT_EQ(table_->Sum(series), 6);
+  table_->ReleaseOwner(a);
+  EXPECT_EQ(GaugeSum(kRequestsInFlight), 4);
+  mine.Add(-3);  // shares are signed: only their sum means anything
+  EXPECT_EQ(GaugeSum(kRequestsInFlight), 1);
+  // Counters read the same way; another key with the same prefix is not summed in.
+  Add("devserver_x_total", 5);
+  Add("devserver_x_total_2", 7);
+  EXPECT_EQ(GaugeSum("devserver_x_total"), 5);
+}
+
+TEST_F(MetricTableTest, ASetGaugeIsReplacedSharedAndOutlivesItsWriter) {
+  const std::string series(kHostCpuPercent);
+  const pid_t writer = StartChild([&] {
+    GaugeSet(series, 12.5);
+    GaugeSet(series, 37.25);  // replaces, never adds
+  });
+  ASSERT_TRUE(ExitedCleanly(writer));
+  EXPECT_DOUBLE_EQ(GaugeSum(kHostCpuPercent), 37.25);
+  table_->ReleaseOwner(writer);  // shared: not the writer's share
+  EXPECT_DOUBLE_EQ(GaugeSum(kHostCpuPercent), 37.25);
+  GaugeSet(series, 0.1);
+  EXPECT_DOUBLE_EQ(GaugeSum(kHostCpuPercent), 0.1);
+  EXPECT_EQ(LiveCells(*table_), 1);
+}
+
 TEST_F(MetricTableTest, ReleasedCellsAreTakenAgainSoRestartsDoNotFillTheTable) {
   // More short-lived owners than the table has cells: each one's cell must come back.
   for (int round = 0; round < 3 * 64; ++round) {
@@ -138,6 +172,8 @@ TEST(MetricsWithoutATableTest, EveryCallIsANoOp) {
   Add("devserver_x_total");
   Observe("devserver_y_seconds", 1);
   GaugeAdd("devserver_z", 1);
+  GaugeSet("devserver_s", 1.5);
+  EXPECT_EQ(GaugeSum("devserver_s"), 0);
   Counter counter("devserver_c_total");
   counter.Add(5);
   EXPECT_EQ(Installed(), nullptr);

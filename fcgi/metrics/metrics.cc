@@ -1,6 +1,7 @@
 #include "fcgi/metrics/metrics.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "fcgi/base/process_id.h"
@@ -83,6 +84,19 @@ void GaugeAdd(const std::string& series, int64_t delta) {
   if (Cell* cell = table->Find(series, CellKind::kGauge, CurrentPid())) {
     cell->values[0].fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
   }
+}
+
+void GaugeSet(const std::string& series, double value) {
+  MetricTable* table = Installed();
+  if (table == nullptr) return;
+  if (Cell* cell = table->Find(series, CellKind::kSetGauge, 0)) {
+    cell->values[0].store(std::bit_cast<uint64_t>(value), std::memory_order_relaxed);
+  }
+}
+
+double GaugeSum(std::string_view series) {
+  const MetricTable* table = Installed();
+  return table != nullptr ? table->Sum(series) : 0;
 }
 
 void Counter::Add(uint64_t n) {

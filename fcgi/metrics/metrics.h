@@ -34,6 +34,19 @@ void Add(const std::string& series, uint64_t n = 1);
 void Observe(const std::string& series, double seconds);
 // This process's share of a gauge: released (zeroed) when the process dies.
 void GaugeAdd(const std::string& series, int64_t delta);
+// A gauge one process measures for the whole service (the master's samples of the host):
+// replaces its value for every reader; shared, so it outlives the process that set it.
+void GaugeSet(const std::string& series, double value);
+// The value of a gauge (or counter) now, every process's share summed, as /metrics shows it;
+// 0 without a table or before the series' first write.
+double GaugeSum(std::string_view series);
+
+// Series counted in one place and read in another (/check_health reads them).
+inline constexpr std::string_view kRequestsInFlight = "devserver_http_requests_in_flight";
+inline constexpr std::string_view kHostCpuPercent = "devserver_host_cpu_percent";
+inline constexpr std::string_view kHostNetworkBytesPerSecond =
+    "devserver_host_network_bytes_per_second";
+inline constexpr std::string_view kHostDiskBytesPerSecond = "devserver_host_disk_bytes_per_second";
 
 // A counter whose series never changes, looked up once per table rather than per call: for
 // hot paths (bytes read from upstream).

@@ -22,6 +22,7 @@
 #include "fcgi/base/log.h"
 #include "fcgi/metrics/metric_table.h"
 #include "fcgi/metrics/metrics.h"
+#include "fcgi/pool/host_sampler.h"
 #include "fcgi/pool/listen_socket.h"
 #include "fcgi/pool/worker.h"
 
@@ -35,6 +36,9 @@ constexpr int64_t kHealthyLifetimeMicros = 5'000'000;
 // Cells of the metric table: the catalogue's series by every endpoint, status, artifact type
 // and failure kind take a few hundred; each worker's gauges two more, freed when it dies.
 constexpr size_t kMetricCells = 4096;
+// How often the host's CPU, network and disk counters are read: /check_health's rates are
+// averages over this interval.
+constexpr int64_t kHostSampleMicros = 1'000'000;
 
 struct WorkerProcess {
   pid_t pid = 0;
@@ -83,6 +87,9 @@ class Master {
   std::map<int, int64_t> backoff_us_;      // worker index -> current back-off
   // Outlives every worker: a count survives the worker that made it.
   std::unique_ptr<metrics::MetricTable> metric_table_;
+  // Here rather than in the workers: one reading of /proc per host, whatever the pool's size.
+  HostSampler host_sampler_;
+  int64_t next_host_sample_us_ = 0;
 };
 
 int Master::Run() {
@@ -95,6 +102,10 @@ int Master::Run() {
   }
   metric_table_->set_start_time(static_cast<double>(started_at_));
   metrics::Install(metric_table_.get());
+  // The first sample is the base of the first rates, a second from now.
+  const int64_t first_sample_us = env_->MonotonicMicros();
+  host_sampler_.Sample(first_sample_us);
+  next_host_sample_us_ = first_sample_us + kHostSampleMicros;
   sigset_t handled;
   sigemptyset(&handled);
   // Blocked here, so also in a worker from fork() until it reads them itself: SIGQUIT there
@@ -118,6 +129,10 @@ int Master::Run() {
 
   while (!(stopping_ && workers_.empty())) {
     int64_t now = env_->MonotonicMicros();
+    if (now >= next_host_sample_us_) {
+      host_sampler_.Sample(now);
+      next_host_sample_us_ = now + kHostSampleMicros;
+    }
     for (auto it = respawn_due_us_.begin(); it != respawn_due_us_.end();) {
       if (it->second <= now) {
         Spawn(it->first);
@@ -279,7 +294,7 @@ void Master::Reload() {
 }
 
 int64_t Master::NextWakeupMicros() const {
-  int64_t wake = INT64_MAX;
+  int64_t wake = next_host_sample_us_;
   for (const auto& [index, due] : respawn_due_us_) wake = std::min(wake, due);
   for (const WorkerProcess& w : workers_) {
     if (w.kill_at_us != 0 && w.kill_at_us != INT64_MAX) wake = std::min(wake, w.kill_at_us);

@@ -28,7 +28,7 @@ void RequestMetrics::Count(const Endpoint* endpoint, int status,
 }
 
 metrics::Gauge& RequestMetrics::InFlight() {
-  static metrics::Gauge in_flight("devserver_http_requests_in_flight");
+  static metrics::Gauge in_flight{std::string(metrics::kRequestsInFlight)};
   return in_flight;
 }
 

@@ -1,6 +1,7 @@
 // The foundation end to end: real nginx in front of the real pool, driven over HTTP.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -8,11 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "fcgi/base/fs.h"
+#include "fcgi/pool/host_sampler.h"
 #include "tests/integration/http_client.h"
 #include "tests/integration/service_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -27,6 +31,12 @@ class PoolTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.message();
   }
   HttpResult Get(const std::string& target) { return HttpGet(service_.port(), target); }
+  // /check_health's JSON; null when it did not answer 200.
+  Poco::JSON::Object::Ptr Health() {
+    HttpResult r = Get("/check_health");
+    if (r.status != 200) return nullptr;
+    return Poco::JSON::Parser().parse(r.body).extract<Poco::JSON::Object::Ptr>();
+  }
 
   ServiceProcess::Options options_;
   ServiceProcess service_;
@@ -65,6 +75,155 @@ TEST_F(PoolTest, CheckHealthReportsDiskWorkersUptimeAndVersion) {
   EXPECT_EQ(health->getValue<std::string>("version"), DEVSERVER_VERSION);
   std::vector<pid_t> workers = service_.WorkerPids();
   EXPECT_NE(std::find(workers.begin(), workers.end(), health->getValue<int>("pid")), workers.end());
+}
+
+// The fields the old lab client reads to choose and skip hosts, with its types.
+TEST_F(PoolTest, CheckHealthCarriesTheLabClientsLoadFields) {
+  Poco::JSON::Object::Ptr health = Health();
+  ASSERT_TRUE(health);
+  for (const char* field : {"free_disk", "staging_thread_count", "apache_client_count",
+                            "network_total_bytes_per_second", "disk_total_bytes_per_second"}) {
+    ASSERT_TRUE(health->has(field)) << field;
+    EXPECT_TRUE(health->get(field).isInteger()) << field << ": " << health->get(field).toString();
+    EXPECT_GE(health->getValue<int64_t>(field), 0) << field;
+  }
+  ASSERT_TRUE(health->has("cpu_percent"));
+  EXPECT_TRUE(health->get("cpu_percent").isNumeric());
+  EXPECT_GE(health->getValue<double>("cpu_percent"), 0);
+  EXPECT_LE(health->getValue<double>("cpu_percent"), 100);
+  // Nothing else is in flight: this request counts itself.
+  EXPECT_EQ(health->getValue<int64_t>("apache_client_count"), 1);
+}
+
+// Requests in flight on every worker, whichever worker answers.
+TEST_F(PoolTest, CheckHealthCountsTheRequestsInFlightOnAllWorkers) {
+  constexpr int kSlow = 3;
+  std::vector<std::future<HttpResult>> slow;
+  slow.reserve(kSlow);
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(std::async(std::launch::async,
+                              [&] { return HttpGet(service_.port(), "/debug/sleep?ms=5000"); }));
+  }
+  int64_t seen = -1;
+  // Well within the 5 s the slow requests take, so they are all still running.
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        Poco::JSON::Object::Ptr health = Health();
+        if (health) seen = health->getValue<int64_t>("apache_client_count");
+        return seen >= kSlow + 1;
+      },
+      3000))
+      << "apache_client_count " << seen;
+  EXPECT_EQ(seen, kSlow + 1);
+  for (auto& request : slow) EXPECT_EQ(request.get().status, 200);
+  // Counted out when answered, not only ever counted up.
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        Poco::JSON::Object::Ptr health = Health();
+        if (health) seen = health->getValue<int64_t>("apache_client_count");
+        return seen == 1;
+      },
+      5000))
+      << "apache_client_count " << seen;
+}
+
+// Runs `work` on a thread until the object goes, so that a failed assertion stops it too.
+class Background {
+ public:
+  explicit Background(const std::function<void(const std::atomic<bool>& stop)>& work)
+      : thread_([this, work] { work(stop_); }) {}
+  ~Background() {
+    stop_ = true;
+    thread_.join();
+  }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+double CpuPercent(const Poco::JSON::Object::Ptr& health) {
+  return health ? health->getValue<double>("cpu_percent") : -1;
+}
+
+TEST_F(PoolTest, CheckHealthCpuPercentIsMeasured) {
+  double cpu = -1;
+  {
+    const Background spin([](const std::atomic<bool>& stop) {
+      volatile uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) n = n + 1;
+    });
+    EXPECT_TRUE(PollUntil(
+        [&] {
+          cpu = CpuPercent(Health());
+          return cpu > 0;
+        },
+        10000))
+        << "cpu_percent " << cpu << " while a thread spins";
+  }
+  EXPECT_LE(cpu, 100);
+}
+
+// What the master's sampler counts as the host's disk I/O so far; nullopt without
+// /proc/diskstats.
+std::optional<uint64_t> WholeDiskBytes() {
+  std::string text;
+  DeviceBytes disks;
+  if (!ReadFile("/proc/diskstats", &text).ok() || !ParseDiskStats(text, &disks)) {
+    return std::nullopt;
+  }
+  uint64_t sum = 0;
+  for (const auto& [name, bytes] : disks) sum += bytes;
+  return sum;
+}
+
+TEST_F(PoolTest, CheckHealthDiskRateIsMeasured) {
+  const std::optional<uint64_t> disk_before = WholeDiskBytes();
+  if (!disk_before) GTEST_SKIP() << "no /proc/diskstats on this host";
+  const std::string path = service_.state_dir() + "/disk-load.bin";
+  Status written = Status::Ok();
+  uint64_t rate = 0;
+  bool measured = false;
+  {
+    // 64 MiB, fsynced 8 MiB at a time and rewritten until the rate shows, so that writing
+    // still goes on whichever second's sample /check_health happens to read.
+    const Background writer([&](const std::atomic<bool>& stop) {
+      const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        written = Status::IOError("open " + path, errno);
+        return;
+      }
+      const std::string chunk(8 << 20, 'd');
+      for (uint64_t offset = 0; !stop.load() && written.ok();
+           offset = (offset + chunk.size()) % (64 << 20)) {
+        if (pwrite(fd, chunk.data(), chunk.size(), static_cast<off_t>(offset)) !=
+                static_cast<ssize_t>(chunk.size()) ||
+            fsync(fd) != 0) {
+          written = Status::IOError("write " + path, errno);
+        }
+      }
+      close(fd);
+    });
+    measured = PollUntil(
+        [&] {
+          Poco::JSON::Object::Ptr health = Health();
+          if (health) rate = health->getValue<uint64_t>("disk_total_bytes_per_second");
+          return rate > 0;
+        },
+        10000);
+  }
+  ASSERT_TRUE(written.ok()) << written.message();
+  if (measured) return;
+  const std::optional<uint64_t> disk_after = WholeDiskBytes();
+  if (disk_after && *disk_after == *disk_before) {
+    GTEST_SKIP() << "/proc/diskstats's whole disks did not move while 64 MiB were written and "
+                    "fsynced to "
+                 << path << " (a container that does not see its disk): no rate to measure";
+  }
+  ADD_FAILURE() << "disk_total_bytes_per_second stayed 0 for 10 s while the disks counted "
+                << (disk_after ? *disk_after - *disk_before : 0) << " bytes";
 }
 
 TEST_F(PoolTest, UnknownEndpointIs404AndWrongMethodIs405) {
