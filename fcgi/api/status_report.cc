@@ -75,10 +75,10 @@ Pace PaceOf(const state::StateDb::ArtifactProgress& artifact) {
 Status CollectStatus(const ServiceInfo& service, StatusReport* report) {
   *report = StatusReport{};
   report->generated_at = service.env->WallSeconds();
-  Status s = service.staging->Summary(&report->totals);
-  if (s.ok()) s = CollectDisk(service, report->totals.staged_bytes, &report->disk);
   state::StateDb::LiveStatusSnapshot snapshot;
-  if (s.ok()) s = service.staging->LiveStatus(kStatusLimits, &snapshot);
+  Status s = service.staging->LiveStatus(kStatusLimits, &snapshot);
+  report->totals = snapshot.totals;
+  if (s.ok()) s = CollectDisk(service, report->totals.staged_bytes, &report->disk);
   if (!s.ok()) return s;
   report->builds.reserve(snapshot.builds.size());
   for (state::StateDb::BuildProgress& b : snapshot.builds) {

@@ -371,17 +371,22 @@ class StateDb {
     int omaha_events = 20;
   };
   struct LiveStatusSnapshot {
+    StateSummary totals;                      // host-wide, as Summary() reads them
     std::vector<BuildProgress> builds;        // most recently used first
     std::vector<QueuedArtifact> queue;        // in the order stagers will claim them
     std::vector<OmahaLogEntry> omaha_events;  // newest first
   };
-  // The recent builds with their artifacts' progress, the head of the queue and the newest
-  // update client log entries, from one snapshot. Entries still in a worker's batch (up to a
-  // fifth of a second) are not seen yet: a page polled every second does not wait for them.
+  // The host-wide totals, the recent builds with their artifacts' progress, the head of the
+  // queue and the newest update client log entries, from one snapshot (a page that shows a
+  // total beside the rows it sums must not read them at two moments). Entries still in a worker's
+  // batch (up to a fifth of a second) are not seen yet: a page polled every second does not wait
+  // for them.
   Status LiveStatus(const LiveStatusLimits& limits, LiveStatusSnapshot* snapshot);
 
  private:
   StateDb(Connection connection, std::unique_ptr<ReadPool> readers, const StateOptions& options);
+  // Summary() on a reader the caller holds (inside its read transaction).
+  Status SummaryOn(Connection* reader, StateSummary* summary);
   // Aborts when used from a process other than the one that opened it.
   void CheckProcess() const;
   Status ReadStatus(const std::string& build, const std::string& artifact, ArtifactStatus* status);

@@ -10,9 +10,13 @@ using internal::ReadStatusColumns;
 
 Status StateDb::Summary(StateSummary* summary) {
   CheckProcess();
-  *summary = StateSummary{};
   ReadPool::Lease reader = readers_->Acquire();
-  return Run(reader.get(),
+  return SummaryOn(reader.get(), summary);
+}
+
+Status StateDb::SummaryOn(Connection* reader, StateSummary* summary) {
+  *summary = StateSummary{};
+  return Run(reader,
              "SELECT (SELECT count(*) FROM artifacts WHERE state = 'staging'), "
              "       (SELECT count(*) FROM artifacts WHERE state = 'queued'), "
              "       (SELECT count(*) FROM artifacts WHERE state = 'failed'), "

@@ -32,8 +32,9 @@ Status StateDb::LiveStatus(const LiveStatusLimits& limits, LiveStatusSnapshot* s
   CheckProcess();
   *snapshot = LiveStatusSnapshot{};
   ReadPool::Lease reader = readers_->Acquire();
-  ReadTransaction txn(reader.get());  // builds, queue and log agree with each other
+  ReadTransaction txn(reader.get());  // totals, builds, queue and log agree with each other
   Status s = txn.Begin();
+  if (s.ok()) s = SummaryOn(reader.get(), &snapshot->totals);
   if (s.ok()) {
     constexpr int kFirstStatusColumn = 8;  // kStatusColumns come last
     s = Run(
