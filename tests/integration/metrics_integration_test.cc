@@ -5,10 +5,8 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/URI.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,8 +19,6 @@
 #include <thread>
 
 #include "tests/integration/staging_fixture.h"
-
-extern char** environ;
 
 namespace devserver::testing {
 namespace {
@@ -214,18 +210,7 @@ TEST_F(MetricsTest, PromtoolAcceptsTheExposition) {
 // A child process with its output in a file, killed when the test ends.
 class Child {
  public:
-  Child(const std::vector<std::string>& argv, const std::string& log) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
+  Child(const std::vector<std::string>& argv, const std::string& log) : pid_(Spawn(argv, log)) {}
   ~Child() {
     if (pid_ <= 0) return;
     kill(pid_, SIGTERM);

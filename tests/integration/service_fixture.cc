@@ -23,7 +23,6 @@
 extern char** environ;
 
 namespace devserver::testing {
-namespace {
 
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& output_path) {
   std::vector<char*> args;
@@ -41,8 +40,6 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& output_path
   posix_spawn_file_actions_destroy(&actions);
   return rc == 0 ? pid : -1;
 }
-
-}  // namespace
 
 int RunProgram(const std::vector<std::string>& argv, std::string* output) {
   char tmpl[] = "/tmp/devserver-run-XXXXXX";

@@ -14,6 +14,10 @@
 
 namespace devserver::testing {
 
+// Starts a program with stdin from /dev/null and stdout and stderr appended to
+// `output_path`; returns its pid, or -1 when it could not start.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& output_path);
+
 // Runs a program to completion; returns its exit status (-1 if it could not run) and its
 // combined stdout and stderr in *output.
 int RunProgram(const std::vector<std::string>& argv, std::string* output);
