@@ -81,9 +81,15 @@ class GaugeScope {
   explicit GaugeScope(Gauge* gauge, int64_t delta = 1) : gauge_(gauge), delta_(delta) {
     gauge_->Add(delta_);
   }
-  ~GaugeScope() { gauge_->Add(-delta_); }
+  ~GaugeScope() { End(); }
   GaugeScope(const GaugeScope&) = delete;
   GaugeScope& operator=(const GaugeScope&) = delete;
+  // Takes the delta back before the scope ends (once).
+  void End() {
+    if (gauge_ == nullptr) return;
+    gauge_->Add(-delta_);
+    gauge_ = nullptr;
+  }
 
  private:
   Gauge* gauge_;

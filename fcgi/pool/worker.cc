@@ -83,7 +83,7 @@ Status WriteAccessLines(const std::vector<std::string>& lines) {
 void ServeConnection(const Router& router, AccessLog* access_log, RequestMetrics* counts,
                      FCGX_Request* fcgi, int fd) {
   const auto started = std::chrono::steady_clock::now();
-  const metrics::GaugeScope in_flight(&RequestMetrics::InFlight());
+  metrics::GaugeScope in_flight(&RequestMetrics::InFlight());
   // libfcgi reads the request from an already-open connection when ipcFd is set; keeping the
   // connection flag stops FCGX_Accept_r's leading FCGX_Finish_r from closing it. A listen
   // socket of -1 makes a broken handshake fail instead of blocking in accept().
@@ -99,9 +99,12 @@ void ServeConnection(const Router& router, AccessLog* access_log, RequestMetrics
   request.body = &body;
   const Endpoint* endpoint = nullptr;
   Response response = parsed.ok() ? router.Dispatch(request, &endpoint) : ErrorResponse(parsed);
-  WriteFcgiResponse(fcgi, request, response);
   const auto elapsed = std::chrono::steady_clock::now() - started;
+  // Counted, and no longer in flight, before any of the answer leaves: a caller that has it
+  // and asks /metrics or /check_health next must find this request counted and ended.
   counts->Count(endpoint, response.status, elapsed);
+  in_flight.End();
+  WriteFcgiResponse(fcgi, request, response);
   if (access_log != nullptr && LogEnabled(LogLevel::kInfo)) {
     access_log->Add(FormatLogLine(LogLevel::kInfo, AccessLine(request, response, elapsed)));
   }
