@@ -61,9 +61,6 @@ class StagingService {
   Status Clean(const BuildRef& ref, const std::vector<std::string>& artifacts);
 
   Status Summary(state::StateSummary* summary) { return db_->Summary(summary); }
-  Status RecentBuilds(int limit, std::vector<state::BuildOverview>* builds) {
-    return db_->RecentBuilds(limit, builds);
-  }
   Status LiveStatus(const state::StateDb::LiveStatusLimits& limits,
                     state::StateDb::LiveStatusSnapshot* snapshot) {
     return db_->LiveStatus(limits, snapshot);
