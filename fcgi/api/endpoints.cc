@@ -12,6 +12,7 @@ void RegisterAllEndpoints(const ServiceInfo& service, Router* router) {
   RegisterUpdateEndpoints(service, router);
   RegisterStatusEndpoints(service, router);
   RegisterMetricsEndpoints(service, router);
+  RegisterPeerEndpoints(service, router);
   if (service.config.test_endpoints) RegisterDebugEndpoints(service, router);
   // The index lists what is registered before it, so it comes last.
   RegisterIndexEndpoints(service, router);

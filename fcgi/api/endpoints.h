@@ -27,5 +27,6 @@ void RegisterOmahaEndpoints(const ServiceInfo& service, Router* router);
 void RegisterUpdateEndpoints(const ServiceInfo& service, Router* router);
 void RegisterStatusEndpoints(const ServiceInfo& service, Router* router);
 void RegisterMetricsEndpoints(const ServiceInfo& service, Router* router);
+void RegisterPeerEndpoints(const ServiceInfo& service, Router* router);
 
 }  // namespace devserver

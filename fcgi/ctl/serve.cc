@@ -254,6 +254,9 @@ Status Launcher::FindSelf() {
                                    "--peer list, its own --listen address included (or set "
                                    "[cluster] self)");
   }
+  // The pool does not know the listen address: it learns which peer it is (and never asks
+  // itself for a build's objects).
+  if (config_.cluster_self.empty()) options_.pool.overrides.emplace_back("self", self);
   return Status::Ok();
 }
 

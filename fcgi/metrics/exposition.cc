@@ -109,6 +109,14 @@ const std::vector<Family>& Catalogue() {
        "HTTP status, or a transport failure (connect, timeout, closed, protocol, "
        "certificate)."},
       {"devserver_upstream_bytes_total", "counter", "", "Body bytes received from the archive."},
+      {"devserver_peer_requests_total", "counter", "method, code",
+       "HTTP requests to other hosts of the cluster for peer fill, by method and answer (as for "
+       "the archive)."},
+      {"devserver_peer_bytes_total", "counter", "", "Body bytes received from other hosts."},
+      {"devserver_peer_fills_total", "counter", "result",
+       "Peers asked for an object before the archive, by outcome: filled, not_held, "
+       "unreachable, failed, checksum (a copy that did not match the archive's checksum), "
+       "cancelled."},
       {"devserver_published_files_total", "counter", "",
        "Files published under the static root by stagings."},
       {"devserver_published_bytes_total", "counter", "", "Bytes of the files published."},

@@ -48,7 +48,9 @@ Status StagingInstallContext::PlaceFetched(const std::string& object_name,
   std::string to;
   Status s = PrepareOutputPath(relative_path, &to);
   if (!s.ok()) return s;
-  return env_->Rename(FetchedPath(object_name), to);
+  s = env_->Rename(FetchedPath(object_name), to);
+  if (s.ok()) placed_[relative_path] = object_name;
+  return s;
 }
 
 Status StagingInstallContext::Link(const std::string& target, const std::string& relative_path) {

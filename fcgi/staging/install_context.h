@@ -21,6 +21,14 @@ struct DeclaredPayload {
   bool is_delta = false;
 };
 
+// An output file that is a fetched object moved into place unchanged: a peer asking for the
+// object can be given the file (see StateDb::FindVerbatimFile).
+struct VerbatimSource {
+  std::string object;  // relative to the build's folder
+  int64_t generation = 0;
+  int64_t size = 0;
+};
+
 class StagingInstallContext : public plugin::InstallContext {
  public:
   // `fetch_dir` holds the downloaded objects (flat names, see FlatName), `out_dir` receives
@@ -39,6 +47,8 @@ class StagingInstallContext : public plugin::InstallContext {
 
   // The payloads declared so far, by path relative to the output directory.
   const std::map<std::string, DeclaredPayload>& payloads() const { return payloads_; }
+  // The objects placed unchanged (PlaceFetched), by path relative to the output directory.
+  const std::map<std::string, std::string>& placed() const { return placed_; }
 
   // Objects may live in sub-folders ("au/x.bin"); downloads sit flat, '/' spelled '%'.
   static std::string FlatName(std::string name);
@@ -54,6 +64,7 @@ class StagingInstallContext : public plugin::InstallContext {
   const extract::ExtractLimits limits_;
   const std::function<bool()> cancelled_;
   std::map<std::string, DeclaredPayload> payloads_;
+  std::map<std::string, std::string> placed_;
 };
 
 }  // namespace devserver

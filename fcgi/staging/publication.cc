@@ -76,6 +76,17 @@ Status AttachPayloadFacts(const std::map<std::string, DeclaredPayload>& payloads
   return Status::Ok();
 }
 
+// Names the object each unchanged file is (a file whose size no longer matches is not one).
+void AttachSources(const std::map<std::string, VerbatimSource>& sources, Output* out) {
+  for (size_t i = 0; i < out->files.size(); ++i) {
+    state::StagedFile& file = out->files[i];
+    auto it = sources.find(file.path);
+    if (it == sources.end() || !out->regular[i] || it->second.size != file.size) continue;
+    file.source_object = it->second.object;
+    file.source_generation = it->second.generation;
+  }
+}
+
 // Moves an output tree into the build directory with as few renames as it can, because they
 // run inside the state's write transaction, which every worker's heartbeats wait for: a
 // directory the build does not have yet moves whole (an unpacked tree of 12,000 files is one
@@ -156,13 +167,15 @@ class TreeMover {
 
 Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, StagingTempDir* temp,
                      const std::string& build_dir,
-                     const std::map<std::string, DeclaredPayload>& payloads, size_t* count) {
+                     const std::map<std::string, DeclaredPayload>& payloads,
+                     const std::map<std::string, VerbatimSource>& sources, size_t* count) {
   const std::string out_dir = temp->out_dir();
   Output out;
   Status s = ListOutput(out_dir, &out);
   if (!s.ok()) return s;
   s = AttachPayloadFacts(payloads, claim.build, &out);
   if (!s.ok()) return s;
+  AttachSources(sources, &out);
 
   // Data first: everything is durable before it gets its public name.
   const bool bulk = out.files.size() > kFilesSyncedOneByOne;

@@ -27,9 +27,12 @@ namespace devserver {
 
 // Publishes what `temp`'s output directory holds into `build_dir` under `claim`; the staging
 // directory is removed in the same transaction. `payloads` (by path in the output) are the
-// update payloads among the files. `*files` counts the files recorded.
+// update payloads among the files; `sources` (by path) the files that are fetched objects
+// unchanged, recorded as such when the file still has the object's size. `*files` counts the
+// files recorded.
 Status PublishOutput(Env* env, state::StateDb* db, const state::Claim& claim, StagingTempDir* temp,
                      const std::string& build_dir,
-                     const std::map<std::string, DeclaredPayload>& payloads, size_t* files);
+                     const std::map<std::string, DeclaredPayload>& payloads,
+                     const std::map<std::string, VerbatimSource>& sources, size_t* files);
 
 }  // namespace devserver

@@ -82,6 +82,9 @@ class StageJob : public storage::FetchObserver {
   Status Resolve(const plugin::ArtifactPlugin& plugin, std::vector<ObjectInfo>* needed,
                  plugin::BuildFolder* folder);
   Status Download(const std::vector<ObjectInfo>& needed, const StagingInstallContext& ctx);
+  // The output files that are `fetched` objects unchanged, by path.
+  std::map<std::string, VerbatimSource> VerbatimSources(
+      const StagingInstallContext& ctx, const std::vector<ObjectInfo>& fetched) const;
   // Pauses up to `duration`, waking early when the staging is cancelled.
   void Pause(std::chrono::milliseconds duration);
 
@@ -196,6 +199,20 @@ Status StageJob::Resolve(const plugin::ArtifactPlugin& plugin, std::vector<Objec
   }
 }
 
+std::map<std::string, VerbatimSource> StageJob::VerbatimSources(
+    const StagingInstallContext& ctx, const std::vector<ObjectInfo>& fetched) const {
+  std::map<std::string, const ObjectInfo*> by_name;
+  for (const ObjectInfo& info : fetched)
+    by_name[info.name.substr(ref_.object_prefix.size() + 1)] = &info;
+  std::map<std::string, VerbatimSource> sources;
+  for (const auto& [path, object] : ctx.placed()) {
+    auto it = by_name.find(object);
+    if (it == by_name.end()) continue;
+    sources[path] = {object, it->second->generation, static_cast<int64_t>(it->second->size)};
+  }
+  return sources;
+}
+
 Status StageJob::Download(const std::vector<ObjectInfo>& needed, const StagingInstallContext& ctx) {
   // Dead stagers' directories go, after lending this staging their partial downloads.
   TempDirSweep sweep = SweepFor(deps_, claim_.build);
@@ -219,7 +236,15 @@ Status StageJob::Download(const std::vector<ObjectInfo>& needed, const StagingIn
     const std::string path = ctx.FetchedPath(relative);
     const bool resume = adopted.count(StagingInstallContext::FlatName(relative)) != 0;
     Status s = resume ? Status::Ok() : temp_->NoteGeneration(path, info.generation);
-    if (s.ok()) s = deps_.store->FetchObject(info, path, this, resume);
+    bool filled = false;
+    if (s.ok() && !resume && deps_.peer_fill != nullptr) {
+      Status fill =
+          deps_.peer_fill->Fetch(ref_.archive_url, ref_.object_prefix, relative, info, path, this);
+      if (Cancelled()) return Status::Failed("cancelled");
+      filled = fill.ok();
+      if (!filled) DS_LOG(kDebug) << fill.message();
+    }
+    if (s.ok() && !filled) s = deps_.store->FetchObject(info, path, this, resume);
     if (!s.ok() && resume && s.code() == Status::Code::kFailed && !Cancelled()) {
       // The adopted bytes did not add up to the object (a crash can leave a page of zeros
       // behind a dead stager's last write): once more, from the first byte.
@@ -265,7 +290,8 @@ Status StageJob::Stage() {
   if (!s.ok()) return s;
   if (Cancelled()) return Status::Failed("cancelled");
   size_t files = 0;
-  s = PublishOutput(deps_.env, deps_.db, claim_, temp_.get(), build_dir_, ctx.payloads(), &files);
+  s = PublishOutput(deps_.env, deps_.db, claim_, temp_.get(), build_dir_, ctx.payloads(),
+                    VerbatimSources(ctx, needed), &files);
   if (!s.ok()) return s;
   DS_LOG(kInfo) << "staged " << claim_.build << " " << claim_.artifact << " (" << files
                 << " files, " << done_before_ << " bytes downloaded)";

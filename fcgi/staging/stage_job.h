@@ -17,6 +17,7 @@
 
 #include "fcgi/base/env.h"
 #include "fcgi/base/status.h"
+#include "fcgi/cluster/peer_fill.h"
 #include "fcgi/config/config.h"
 #include "fcgi/staging/artifact_registry.h"
 #include "fcgi/staging/build_listing.h"
@@ -34,6 +35,7 @@ struct StagingDeps {
   const ArtifactRegistry* registry = nullptr;
   LeaseKeeper* leases = nullptr;
   BuildListings* listings = nullptr;
+  PeerFill* peer_fill = nullptr;  // cluster mode: objects are asked of the peers first
   std::chrono::milliseconds object_poll{2000};  // re-reading while objects are not uploaded
   // The worker stops fast: stagings give their claims (and partial downloads) back.
   const std::atomic<bool>* stopping = nullptr;

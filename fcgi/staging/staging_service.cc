@@ -150,6 +150,15 @@ Status StagingService::Start(const Config& config, int reads_fd,
   deps.registry = started->registry_.get();
   deps.leases = started->leases_.get();
   deps.listings = started->listings_.get();
+  if (!config.cluster_peers.empty()) {
+    PeerFillOptions fill;
+    fill.peers = config.cluster_peers;
+    fill.self = config.cluster_self;
+    fill.stall_timeout_ms = config.stall_timeout_s * 1000;
+    fill.skip_after_failure_s = std::max(1, config.cluster_fail_timeout_s);
+    started->peer_fill_ = std::make_unique<PeerFill>(std::move(fill), started->env_);
+    deps.peer_fill = started->peer_fill_.get();
+  }
   started->stagers_ = std::make_unique<StagerPool>(
       deps, started->lock_.owner(), started->waiters_.get(), config.max_concurrent, kStagerPoll);
   started->evictor_ =

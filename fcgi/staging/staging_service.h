@@ -18,6 +18,7 @@
 #include "fcgi/cache/evictor.h"
 #include "fcgi/cache/janitor.h"
 #include "fcgi/cache/read_recorder.h"
+#include "fcgi/cluster/peer_fill.h"
 #include "fcgi/config/config.h"
 #include "fcgi/staging/artifact_registry.h"
 #include "fcgi/staging/build_listing.h"
@@ -107,6 +108,12 @@ class StagingService {
   // one write a minute.
   Status MarkUsed(const std::string& folder) { return db_->MarkBuildUsed(folder); }
 
+  // The staged file of build `folder` that is its object `object` unchanged (peer fill).
+  Status FindVerbatimFile(const std::string& folder, const std::string& object,
+                          state::StagedFile* file) {
+    return db_->FindVerbatimFile(folder, object, file);
+  }
+
   const ArtifactRegistry& registry() const { return *registry_; }
   const state::Owner& owner() const { return lock_.owner(); }
   int busy_stagers() const { return stagers_ ? stagers_->busy() : 0; }
@@ -133,6 +140,7 @@ class StagingService {
   std::unique_ptr<WaitHub> waiters_;
   std::unique_ptr<LeaseKeeper> leases_;
   std::unique_ptr<BuildListings> listings_;
+  std::unique_ptr<PeerFill> peer_fill_;  // none outside cluster mode
   std::unique_ptr<StagerPool> stagers_;
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<Janitor> janitor_;     // none when [cache] eviction_interval is 0

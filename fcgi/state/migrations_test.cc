@@ -68,9 +68,9 @@ TEST_F(MigrationsTest, VersionOneFileKeepsItsRowsAndLetsArtifactsSharePaths) {
   ASSERT_TRUE(Migrate(&db).ok());
   EXPECT_EQ(Scalar(&db, "PRAGMA user_version"), LatestSchemaVersion());
   EXPECT_EQ(Scalar(&db, "SELECT count(*) FROM files WHERE sha256 = 'h' AND size = 5"), 1);
-  ASSERT_TRUE(
-      db.Exec("INSERT INTO files VALUES ('b/1', 'symbols_only', 'debug/a.sym', 10, NULL, NULL);")
-          .ok());
+  ASSERT_TRUE(db.Exec("INSERT INTO files (build, artifact, path, size) "
+                      "VALUES ('b/1', 'symbols_only', 'debug/a.sym', 10);")
+                  .ok());
   // The shared file counts once.
   EXPECT_EQ(Scalar(&db, "SELECT bytes FROM build_usage WHERE build = 'b/1'"), 15);
   // Forgetting one artifact takes its rows only.

@@ -100,6 +100,9 @@ struct StagedFile {
   std::string sha1;                                    // base64; empty when not computed
   std::string sha256;                                  // base64; empty when not computed
   std::optional<PayloadFacts> payload = std::nullopt;  // set for update payloads
+  // Set when the file is this object of the build's folder, byte for byte (peer fill).
+  std::string source_object = std::string();
+  int64_t source_generation = 0;
 };
 
 // Whether /api/setnextupdate left a label for a client's next update check, asked in the
@@ -293,6 +296,10 @@ class StateDb {
   // The names of the builds in folder `parent` ("x86-alex-release") with at least one staged
   // artifact: "R19-2003.0.0-a1-b1819", ... (unordered).
   Status StagedBuilds(const std::string& parent, std::vector<std::string>* names);
+  // The staged file of `build` that is its folder's object `object` byte for byte, with the
+  // generation it was fetched at (StagedFile::source_*): NotFound when no staged artifact
+  // lists one.
+  Status FindVerbatimFile(const std::string& build, const std::string& object, StagedFile* file);
   // The files recorded for a staged artifact, payloads with their facts.
   Status Files(const std::string& build, const std::string& artifact,
                std::vector<StagedFile>* files);

@@ -235,11 +235,12 @@ Status StateDb::Publish(const Claim& claim, const std::vector<StagedFile>& files
   std::unordered_map<std::string, StagedFile> listed;
   s = Run(
       &db_,
-      "SELECT path, size, coalesce(sha1, ''), coalesce(sha256, '') FROM files "
-      "WHERE build = ?1 AND artifact != ?2",
+      "SELECT path, size, coalesce(sha1, ''), coalesce(sha256, ''), coalesce(source_object, ''), "
+      "coalesce(source_generation, 0) FROM files WHERE build = ?1 AND artifact != ?2",
       [&](Statement& st) { st.Bind(1, claim.build).Bind(2, claim.artifact); },
       [&](const Statement& row) {
-        listed.emplace(row.Text(0), StagedFile{row.Text(0), row.Int(1), row.Text(2), row.Text(3)});
+        listed.emplace(row.Text(0), StagedFile{row.Text(0), row.Int(1), row.Text(2), row.Text(3),
+                                               std::nullopt, row.Text(4), row.Int(5)});
       });
   if (!s.ok()) return s;
   std::vector<StagedFile> record;
@@ -273,15 +274,18 @@ Status StateDb::Publish(const Claim& claim, const std::vector<StagedFile>& files
   for (const StagedFile& f : record) {
     if (!s.ok()) break;
     s = Run(&db_,
-            "INSERT INTO files (build, artifact, path, size, sha1, sha256) "
-            "VALUES (?1, ?2, ?3, ?4, nullif(?5, ''), nullif(?6, ''))",
+            "INSERT INTO files (build, artifact, path, size, sha1, sha256, source_object, "
+            "source_generation) VALUES (?1, ?2, ?3, ?4, nullif(?5, ''), nullif(?6, ''), "
+            "nullif(?7, ''), CASE WHEN ?7 = '' THEN NULL ELSE ?8 END)",
             [&](Statement& st) {
               st.Bind(1, claim.build)
                   .Bind(2, claim.artifact)
                   .Bind(3, f.path)
                   .Bind(4, f.size)
                   .Bind(5, f.sha1)
-                  .Bind(6, f.sha256);
+                  .Bind(6, f.sha256)
+                  .Bind(7, f.source_object)
+                  .Bind(8, f.source_generation);
             });
     if (s.ok() && f.payload) {
       s = internal::InsertPayloadFacts(&db_, claim.build, claim.artifact, f.path, *f.payload);

@@ -112,6 +112,25 @@ Status StateDb::Files(const std::string& build, const std::string& artifact,
       [&](const Statement& row) { files->push_back(ReadFileColumns(row)); });
 }
 
+Status StateDb::FindVerbatimFile(const std::string& build, const std::string& object,
+                                 StagedFile* file) {
+  CheckProcess();
+  ReadPool::Lease reader = readers_->Acquire();
+  bool found = false;
+  Status s = Run(
+      reader.get(),
+      "SELECT f.path, f.size, f.source_generation FROM files f "
+      "JOIN artifacts a ON a.build = f.build AND a.artifact = f.artifact AND a.state = 'staged' "
+      "WHERE f.build = ?1 AND f.source_object = ?2 LIMIT 1",
+      [&](Statement& st) { st.Bind(1, build).Bind(2, object); },
+      [&](const Statement& row) {
+        *file = StagedFile{row.Text(0), row.Int(1), "", "", std::nullopt, object, row.Int(2)};
+        found = true;
+      });
+  if (s.ok() && !found) return Status::NotFound(build + " has no staged copy of " + object);
+  return s;
+}
+
 Status StateDb::RecordPayloadFacts(const std::string& build, const std::string& artifact,
                                    const StagedFile& file, bool* recorded) {
   *recorded = false;

@@ -207,6 +207,29 @@ TEST_F(StateDbTest, StagedBuildsAreThoseOfTheFolderWithSomethingStaged) {
   EXPECT_EQ(names, std::vector<std::string>{"R19-4.0.0"});
 }
 
+// Peer fill finds a staged file by the object it is, only once its artifact is staged.
+TEST_F(StateDbTest, AFileStagedUnchangedIsFoundByItsObject) {
+  std::vector<ArtifactStatus> statuses;
+  ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload", "stateful"}, 0, &statuses).ok());
+  StagedFile found;
+  EXPECT_EQ(db_->FindVerbatimFile(kBuild, "full.bin", &found).code(), Status::Code::kNotFound);
+  Claim first = MustClaim(alice_);
+  Claim second = MustClaim(alice_);
+  Claim payload = first.artifact == "full_payload" ? first : second;
+  StagedFile update{"update.gz", 10, "", "", std::nullopt, "full.bin", 1234};
+  StagedFile extra{"readme.txt", 3, "", ""};
+  ASSERT_TRUE(db_->Publish(payload, {update, extra}).ok());
+  ASSERT_TRUE(db_->FindVerbatimFile(kBuild, "full.bin", &found).ok());
+  EXPECT_EQ(found.path, "update.gz");
+  EXPECT_EQ(found.size, 10);
+  EXPECT_EQ(found.source_generation, 1234);
+  // A file that is no object, an object nothing staged is, another build: none.
+  EXPECT_EQ(db_->FindVerbatimFile(kBuild, "readme.txt", &found).code(), Status::Code::kNotFound);
+  EXPECT_EQ(db_->FindVerbatimFile(kBuild, "stateful.tgz", &found).code(), Status::Code::kNotFound);
+  EXPECT_EQ(db_->FindVerbatimFile(kBuild + "x", "full.bin", &found).code(),
+            Status::Code::kNotFound);
+}
+
 TEST_F(StateDbTest, ExpiredLeaseIsTakenOverAndTheOldTokenCanNoLongerPublish) {
   std::vector<ArtifactStatus> statuses;
   ASSERT_TRUE(db_->Request(kBuild, kUrl, {"full_payload"}, 0, &statuses).ok());

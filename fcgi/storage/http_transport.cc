@@ -135,8 +135,10 @@ Poco::Net::Context::Ptr MakeSystemTlsContext(Status* status) {
 }
 
 HttpConnection::HttpConnection(const HttpEndpoint& endpoint, const HttpTimeouts& timeouts,
-                               Poco::Net::Context::Ptr tls)
-    : endpoint_(endpoint) {
+                               Poco::Net::Context::Ptr tls, const char* counted_as)
+    : endpoint_(endpoint),
+      requests_family_(std::string(counted_as) + "_requests_total"),
+      bytes_counter_(std::string(counted_as) + "_bytes_total") {
   if (endpoint.https) {
     session_ = std::make_unique<Poco::Net::HTTPSClientSession>(endpoint.host, endpoint.port,
                                                                std::move(tls));
@@ -158,8 +160,7 @@ TransportError HttpConnection::Start(const HttpRequest& request) {
   if (reused && err.kind == Kind::kClosed) err = StartOnce(request);
   const std::string code =
       err.ok() ? std::to_string(static_cast<int>(response_.getStatus())) : KindName(err.kind);
-  metrics::Add(metrics::Series("devserver_upstream_requests_total",
-                               {{"method", request.method}, {"code", code}}));
+  metrics::Add(metrics::Series(requests_family_, {{"method", request.method}, {"code", code}}));
   return err;
 }
 
@@ -218,8 +219,7 @@ BodyRead HttpConnection::ReadBody(char* buf, size_t cap, int wait_ms, size_t* go
     case Mode::kNone:
       return Broken(Kind::kProtocol, "no response to read");
   }
-  static metrics::Counter upstream_bytes("devserver_upstream_bytes_total");
-  if (read == BodyRead::kData) upstream_bytes.Add(*got);
+  if (read == BodyRead::kData) bytes_counter_.Add(*got);
   return read;
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fcgi/base/status.h"
+#include "fcgi/metrics/metrics.h"
 
 namespace devserver::storage {
 
@@ -81,8 +82,10 @@ enum class BodyRead {
 // One keep-alive connection. Not thread-safe: one request at a time, from one thread.
 class HttpConnection {
  public:
+  // Requests and body bytes are counted in <counted_as>_requests_total{method,code} and
+  // <counted_as>_bytes_total: GCS's by default, a peer host's by the peer fill.
   HttpConnection(const HttpEndpoint& endpoint, const HttpTimeouts& timeouts,
-                 Poco::Net::Context::Ptr tls);
+                 Poco::Net::Context::Ptr tls, const char* counted_as = "devserver_upstream");
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
@@ -112,6 +115,8 @@ class HttpConnection {
   BodyRead Broken(TransportError::Kind kind, std::string message);
 
   HttpEndpoint endpoint_;
+  const std::string requests_family_;
+  metrics::Counter bytes_counter_;
   std::unique_ptr<Poco::Net::HTTPClientSession> session_;
   Poco::Net::HTTPResponse response_;
   bool used_ = false;  // served a request before: the server may have closed it since

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "fcgi/cluster/peer_ring.h"
 #include "tests/integration/staging_fixture.h"
 
 namespace devserver::testing {
@@ -77,6 +78,31 @@ class ClusterTest : public ::testing::Test {
       }
     }
     return out;
+  }
+
+  // The hosts in the order nginx tries them for `b` (PeerRing, which peer fill asks in).
+  std::vector<int> RingOrder(const FakeBuild& b) const {
+    std::vector<PeerAddress> peers;
+    for (int port : ports_) peers.push_back({"127.0.0.1", port});
+    std::vector<int> order;
+    for (const PeerAddress& p : PeerRing(peers).Order(BuildKeyOf(b.folder))) {
+      order.push_back(
+          static_cast<int>(std::find(ports_.begin(), ports_.end(), p.port) - ports_.begin()));
+    }
+    return order;
+  }
+  // A new build whose ring order starts with `owner`.
+  FakeBuild BuildOwnedBy(int owner, const std::string& prefix, size_t full_size) {
+    for (int i = 0;; ++i) {
+      FakeBuild probe;
+      probe.folder = kBoard + "-release/" + prefix + std::to_string(i) + ".0.0";
+      if (RingOrder(probe).front() == owner) {
+        return PutFakeBuild(fake_.get(), prefix + std::to_string(i) + ".0.0", full_size);
+      }
+    }
+  }
+  double MetricOf(int host, const std::string& series) {
+    return ValueOf(Get(host, "/metrics").body, series);
   }
 
   std::unique_ptr<FakeGcsProcess> fake_;
@@ -210,6 +236,68 @@ TEST_F(ClusterTest, AKilledHostsBuildsMoveToTheOthersAndOnlyThoseAndComeBack) {
         return answered_by_victim();
       },
       15000));
+}
+
+// A build staged while its owner was down lives on the next host of its ring order. When the
+// owner is back, it fills the build's objects from that host instead of GCS, and still checks
+// them against GCS's checksums: a corrupt copy is caught and fetched from GCS instead.
+TEST_F(ClusterTest, AReturningOwnerFillsFromThePeerThatHeldItsBuildsAndCatchesACorruptCopy) {
+  const int owner = 0;
+  const int survivor = 1;  // asked throughout; nginx routes to the owner
+  // The ring as nginx draws it: a build PeerRing puts on the owner is staged there.
+  const FakeBuild marker = BuildOwnedBy(owner, "R97-", 64 << 10);
+  ASSERT_EQ(Get(survivor, "/download?archive_url=" + marker.Url()).body, "Success");
+  ASSERT_EQ(HostsWith(marker), std::vector<int>{owner});
+
+  hosts_[owner]->KillAll();
+  const FakeBuild intact = BuildOwnedBy(owner, "R96-", 1 << 20);
+  const FakeBuild corrupted = BuildOwnedBy(owner, "R95-", 1 << 20);
+  for (const FakeBuild* b : {&intact, &corrupted}) {
+    ASSERT_EQ(Get(survivor, "/download?archive_url=" + b->Url()).body, "Success") << b->folder;
+    // Staged by the next host of its order, nowhere else.
+    ASSERT_EQ(HostsWith(*b), std::vector<int>{RingOrder(*b)[1]}) << b->folder;
+  }
+  // One byte of the corrupted build's payload changes on the host that holds it (same size).
+  const int holder = RingOrder(corrupted)[1];
+  const std::string held =
+      hosts_[holder]->state_dir() + "/static/" + corrupted.folder + "/update.gz";
+  {
+    std::fstream f(held, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good()) << held;
+    f.seekp(static_cast<std::streamoff>(corrupted.full.size() / 2));
+    f.put(static_cast<char>(corrupted.full[corrupted.full.size() / 2] ^ 0x5a));
+  }
+
+  ASSERT_TRUE(hosts_[owner]->StartAgain().ok());
+  // Routed to the owner again (its peers' fail_timeout over): only it has the marker staged.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return Get(survivor, "/is_staged?archive_url=" + marker.Url() + "&artifacts=full_payload")
+                   .body == "True";
+      },
+      15000));
+  const fakegcs::CounterSnapshot before = fake_->Counters();
+  for (const FakeBuild* b : {&intact, &corrupted}) {
+    ASSERT_EQ(Get(survivor, "/download?archive_url=" + b->Url()).body, "Success") << b->folder;
+    std::vector<int> with = HostsWith(*b);
+    EXPECT_NE(std::find(with.begin(), with.end(), owner), with.end()) << b->folder;
+    // What the owner serves is GCS's bytes, whichever host they came from.
+    EXPECT_EQ(Get(owner, "/static/" + b->folder + "/update.gz").body, b->full) << b->folder;
+    EXPECT_EQ(Get(owner, "/static/" + b->folder + "/stateful.tgz").body, b->stateful);
+  }
+  const fakegcs::CounterSnapshot after = fake_->Counters();
+  auto fetched = [&](const FakeBuild& b, const std::string& name) {
+    return after.Of(b.Key(name)).media - before.Of(b.Key(name)).media;
+  };
+  EXPECT_EQ(fetched(intact, intact.FullName()), 0u) << "the intact payload came from GCS";
+  EXPECT_EQ(fetched(intact, "stateful.tgz"), 0u);
+  EXPECT_EQ(fetched(corrupted, corrupted.FullName()), 1u) << "the corrupt copy was not refetched";
+  EXPECT_EQ(fetched(corrupted, "stateful.tgz"), 0u);
+  // Archives unpacked on staging are no object on disk: always from GCS.
+  EXPECT_EQ(fetched(intact, "test_suites.tar.bz2"), 1u);
+  EXPECT_GE(MetricOf(owner, "devserver_peer_fills_total{result=\"filled\"}"), 3);
+  EXPECT_EQ(MetricOf(owner, "devserver_peer_fills_total{result=\"checksum\"}"), 1);
+  EXPECT_GE(MetricOf(owner, "devserver_peer_bytes_total"), 2 * (1 << 20));
 }
 
 TEST_F(ClusterTest, NginxAcceptsTheRenderedConfigurationForOneThreeAndSixteenPeers) {

@@ -23,19 +23,6 @@
 namespace devserver::testing {
 namespace {
 
-// The value of `series` (exactly as rendered, labels included) in an exposition; -1 when
-// it is not there.
-double ValueOf(const std::string& exposition, const std::string& series) {
-  std::istringstream lines(exposition);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ') {
-      return std::stod(line.substr(series.size() + 1));
-    }
-  }
-  return -1;
-}
-
 // The sum of every series of `family` whose labels include each of `must_have`.
 double SumOf(const std::string& exposition, const std::string& family,
              const std::vector<std::string>& must_have = {}) {

@@ -364,7 +364,7 @@ TEST_F(PoolTest, WorkersShareOneStateDatabaseThatOperatorsCanQuery) {
        "PRAGMA user_version; SELECT count(*) FROM staging;"},
       &out);
   EXPECT_EQ(rc, 0) << out;
-  EXPECT_EQ(out, "3\n0\n");  // schema/003_*.sql is the newest migration
+  EXPECT_EQ(out, "4\n0\n");  // schema/004_*.sql is the newest migration
   std::vector<pid_t> workers = service_.WorkerPids();
   std::sort(workers.begin(), workers.end());
   ASSERT_TRUE(PollUntil([&] { return OwnerLockPids(service_.state_dir()) == workers; }, 10000));

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,19 @@ struct FakeBuild {
 };
 
 // Puts a synthetic build into the fake GCS: every object the default artifact sets need.
+// The value of `series` (exactly as rendered, labels included) in an exposition; -1 when
+// it is not there.
+inline double ValueOf(const std::string& exposition, const std::string& series) {
+  std::istringstream lines(exposition);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
 inline FakeBuild PutFakeBuild(FakeGcsProcess* fake, const std::string& build,
                               size_t full_size = 2 << 20, bool with_full = true) {
   FakeBuild b;
