@@ -6,8 +6,11 @@
 
 #include "fcgi/api/endpoints.h"
 #include "fcgi/api/staging_calls.h"
+#include "fcgi/base/log.h"
 #include "fcgi/build/build_tree.h"
 #include "fcgi/build/build_version.h"
+#include "fcgi/cluster/peer_query.h"
+#include "fcgi/storage/http_transport.h"
 
 namespace devserver {
 namespace {
@@ -34,6 +37,26 @@ Status LatestBuild(const ServiceInfo& service, const Request& req, Response* res
   std::vector<std::string> builds;
   s = service.staging->StagedBuilds(*target, &builds);
   if (!s.ok()) return s;
+  // In a cluster a target's builds are spread over the hosts (each build has its owner): each
+  // peer says which of its own is newest, and the newest of those is the cluster's.
+  const bool local_only = req.query.GetOr("scope", "") == "local";
+  if (!service.config.cluster_peers.empty() && !local_only) {
+    const std::string question =
+        "/latestbuild?scope=local&target=" + storage::PercentEncode(*target) +
+        (milestone.empty() ? "" : "&milestone=" + milestone);
+    for (const PeerAnswer& answer :
+         AskEveryPeer(service.config.cluster_peers, service.config.cluster_self, question)) {
+      std::string name = answer.body;
+      while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
+      if (answer.status == 200 && !name.empty() && name.find('/') == std::string::npos &&
+          CheckRelativePath("build", name).ok()) {
+        builds.push_back(name);
+      } else if (answer.status == 0) {
+        DS_LOG(kWarning) << "/latestbuild: peer " << answer.peer.Public()
+                         << " left out: " << answer.error;
+      }
+    }
+  }
   std::string newest = NewestBuild(builds, milestone);
   if (newest.empty()) {
     return Status::Failed("no staged build of " + *target +
@@ -81,10 +104,13 @@ void RegisterBuildsEndpoints(const ServiceInfo& service, Router* router) {
   router->Add({"/latestbuild",
                {"GET"},
                "The newest staged build of a target.",
-               "GET /latestbuild?target=<target>[&milestone=R19]\n\n"
+               "GET /latestbuild?target=<target>[&milestone=R19][&scope=local]\n\n"
                "The name of the newest build of the target with something staged, in version "
                "order (R19-2003.0.0-a1-b1819 > R19-1999.0.0-a1-b1800 > R18-...); 500 when there "
-               "is none.\n",
+               "is none.\n\n"
+               "In cluster mode the answer covers every host: each peer is asked for its own "
+               "newest (scope=local, which answers for this host alone), in parallel; a peer "
+               "that has not answered within about 3 s is left out.\n",
                ServiceHandler(service, LatestBuild)});
   router->Add({"/list_image_dir",
                {"GET"},

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -298,6 +299,30 @@ TEST_F(ClusterTest, AReturningOwnerFillsFromThePeerThatHeldItsBuildsAndCatchesAC
   EXPECT_GE(MetricOf(owner, "devserver_peer_fills_total{result=\"filled\"}"), 3);
   EXPECT_EQ(MetricOf(owner, "devserver_peer_fills_total{result=\"checksum\"}"), 1);
   EXPECT_GE(MetricOf(owner, "devserver_peer_bytes_total"), 2 * (1 << 20));
+}
+
+// A target's builds live on different hosts; /latestbuild asked anywhere knows them all, and
+// leaves out (without waiting long) a host that is down.
+TEST_F(ClusterTest, LatestBuildIsTheNewestOfEveryHostsBuilds) {
+  std::vector<FakeBuild> builds;  // one per host, newer on each: R90 on 0, R91 on 1, R92 on 2
+  builds.reserve(kHosts);
+  for (int host = 0; host < kHosts; ++host) {
+    builds.push_back(BuildOwnedBy(host, "R9" + std::to_string(host) + "-", 64 << 10));
+    ASSERT_EQ(Get(0, "/stage?archive_url=" + builds.back().Url() + "&artifacts=stateful").body,
+              "Success");
+    ASSERT_EQ(HostsWith(builds.back()), std::vector<int>{host});
+  }
+  const std::string target = "/latestbuild?target=" + kBoard + "-release";
+  for (int host = 0; host < kHosts; ++host) {
+    SCOPED_TRACE("asked host " + std::to_string(host));
+    EXPECT_EQ(Get(host, target).body, builds[2].build);
+    EXPECT_EQ(Get(host, target + "&milestone=R91").body, builds[1].build);
+    EXPECT_EQ(Get(host, target + "&scope=local").body, builds[static_cast<size_t>(host)].build);
+  }
+  hosts_[2]->KillAll();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get(0, target).body, builds[1].build);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
 }
 
 TEST_F(ClusterTest, NginxAcceptsTheRenderedConfigurationForOneThreeAndSixteenPeers) {
