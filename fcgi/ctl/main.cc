@@ -4,6 +4,7 @@
 #include <string>
 
 #include "fcgi/ctl/gc.h"
+#include "fcgi/ctl/nginx_site.h"
 #include "fcgi/ctl/sample_build.h"
 #include "fcgi/ctl/serve.h"
 #include "fcgi/ctl/status.h"
@@ -19,6 +20,8 @@ constexpr const char* kUsage =
     "  sample-build  write a synthetic build for serve --archive-dir (see sample-build --help)\n"
     "  status     what the service stages, holds and may evict (see status --help)\n"
     "  gc         evict least recently used builds now (see gc --help)\n"
+    "  nginx-site write the nginx site for the system's nginx, cluster mode included (see\n"
+    "             nginx-site --help)\n"
     "  version    print the version\n";
 
 }  // namespace
@@ -33,6 +36,7 @@ int main(int argc, char** argv) {
   if (command == "sample-build") return devserver::RunSampleBuild(argc - 1, argv + 1);
   if (command == "gc") return devserver::RunGc(argc - 1, argv + 1);
   if (command == "status") return devserver::RunStatus(argc - 1, argv + 1);
+  if (command == "nginx-site") return devserver::RunNginxSite(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {
     std::cout << "devserverctl " << devserver::kDevserverVersion << "\n";
     return 0;

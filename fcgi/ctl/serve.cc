@@ -25,6 +25,7 @@
 #include "fcgi/base/fs.h"
 #include "fcgi/base/log.h"
 #include "fcgi/ctl/child_process.h"
+#include "fcgi/ctl/nginx_site.h"
 #include "fcgi/ctl/template.h"
 #include "fcgi/pool/master.h"
 
@@ -50,10 +51,6 @@ constexpr const char* kUsage =
     "its peers send it requests on, is the port after its own.\n"
     "Other --<key>=VALUE flags are configuration keys passed to the pool.\n";
 
-// Default gap between [timeouts] max_wait and nginx's fastcgi_read_timeout (the Debian
-// package's site file uses the same: packaging/CMakeLists.txt).
-constexpr int kReadTimeoutMargin = 60;
-
 struct ServeOptions {
   int port = 8080;
   std::string listen;
@@ -62,7 +59,7 @@ struct ServeOptions {
   std::string gs_endpoint;
   std::string nginx;
   std::string pool_bin;
-  int nginx_read_timeout_s = 0;    // 0: [timeouts] max_wait + kReadTimeoutMargin
+  int nginx_read_timeout_s = 0;    // 0: [timeouts] max_wait + kNginxReadTimeoutMargin
   std::vector<std::string> peers;  // --peer, in the order given
   MasterOptions pool;  // config file and key overrides, exactly as the pool will see them
 };
@@ -232,7 +229,7 @@ Status Launcher::Prepare() {
   // instead. max_wait counts from nginx's hand-off (DEVSERVER_START in devserver-fastcgi.conf),
   // queueing for a free request thread included; the margin is for producing the answer.
   if (options_.nginx_read_timeout_s == 0) {
-    options_.nginx_read_timeout_s = config_.max_wait_s + kReadTimeoutMargin;
+    options_.nginx_read_timeout_s = config_.max_wait_s + kNginxReadTimeoutMargin;
   } else if (options_.nginx_read_timeout_s <= config_.max_wait_s) {
     return Status::InvalidArgument(
         "--nginx-read-timeout (" + std::to_string(options_.nginx_read_timeout_s) +
@@ -243,80 +240,46 @@ Status Launcher::Prepare() {
 }
 
 Status Launcher::FindSelf() {
-  if (config_.cluster_peers.empty()) return Status::Ok();
-  const std::string self = config_.cluster_self.empty() ? options_.listen : config_.cluster_self;
-  for (const PeerAddress& peer : config_.cluster_peers) {
-    if (peer.Public() == self) self_ = peer;
-  }
-  if (!self_) {
-    return Status::InvalidArgument("cluster mode: this instance (" + self +
-                                   ") is not among the peers; give every instance the same "
-                                   "--peer list, its own --listen address included (or set "
-                                   "[cluster] self)");
-  }
+  Status s = FindClusterSelf(config_, options_.listen, &self_);
+  if (!s.ok()) return s;
   // The pool does not know the listen address: it learns which peer it is (and never asks
   // itself for a build's objects).
-  if (config_.cluster_self.empty()) options_.pool.overrides.emplace_back("self", self);
-  return Status::Ok();
-}
-
-// The upstream's server lines: the same text on every host, so every host draws the same ring.
-std::string PeerServers(const Config& config) {
-  std::string lines;
-  for (const PeerAddress& peer : config.cluster_peers) {
-    lines += "    server " + peer.Internal() +
-             " max_fails=1 fail_timeout=" + std::to_string(config.cluster_fail_timeout_s) + "s;\n";
+  if (self_ && config_.cluster_self.empty()) {
+    options_.pool.overrides.emplace_back("self", self_->Public());
   }
-  return lines;
+  return Status::Ok();
 }
 
 Status Launcher::RenderNginxConfig() {
-  std::string fcgi_pass = config_.socket[0] == '/' ? "unix:" + config_.socket : config_.socket;
-  // In cluster mode the pool's own server block is the internal listener; the public address
-  // gets the routing block.
-  std::map<std::string, std::string> vars = {
-      {"LISTEN", self_ ? self_->Internal() : options_.listen},
-      {"STATIC_ROOT", config_.static_root},
-      {"SHARE_DIR", share_dir_},
-      {"FCGI_PASS", fcgi_pass},
-      {"FCGI_READ_TIMEOUT", std::to_string(options_.nginx_read_timeout_s) + "s"},
-      {"NGINX_DIR", nginx_dir_},
-      {"ACCESS_LOG", nginx_dir_ + "/access.log"},
-      {"ERROR_LOG", "stderr"},
-      {"READS_SOCKET", config_.reads_socket},
-      // Without a reads socket the directive stays in the file, commented out.
-      {"READS_OFF", config_.reads_socket.empty() ? "# [cache] reads_socket is empty: " : ""},
-      {"NGINX_WORKERS", "auto"},
-      // As root, nginx would switch its workers to "nobody", who cannot enter a private
-      // state directory; a development launcher keeps them as the invoking user.
-      {"USER_LINE", geteuid() == 0 ? "user root root;" : "# runs as the invoking user"},
-      {"CLUSTER_INCLUDE", self_ ? "include " + nginx_dir_ + "/devserver-cluster.conf;"
-                                : "# one host alone: no cluster routing"},
-  };
-  std::vector<std::string> files = {"devserver-server.conf", "nginx.conf"};
-  if (self_) {
-    files.emplace_back("devserver-cluster.conf");
-    std::map<std::string, std::string> cluster = {
-        {"INTERNAL_LISTEN", self_->Internal()},
-        {"PEER_SERVERS", PeerServers(config_)},
-        {"CONNECT_TIMEOUT", "2s"},
-        {"RETRY_WINDOW", "10s"},
-        {"PROXY_READ_TIMEOUT", std::to_string(options_.nginx_read_timeout_s + 30) + "s"},
-    };
-    vars.insert(cluster.begin(), cluster.end());
-  }
+  NginxSiteOptions site;
+  site.listen = options_.listen;
+  site.self = self_;
+  site.share_dir = share_dir_;
+  site.access_log = nginx_dir_ + "/access.log";
+  site.error_log = "stderr";
+  site.fcgi_read_timeout_s = options_.nginx_read_timeout_s;
+  std::map<std::string, std::string> vars = NginxSiteVars(config_, site);
+  // serve's own nginx.conf (serve.conf.in) around the site.
+  vars["NGINX_DIR"] = nginx_dir_;
+  vars["NGINX_WORKERS"] = "auto";
+  // As root, nginx would switch its workers to "nobody", who cannot enter a private state
+  // directory; a development launcher keeps them as the invoking user.
+  vars["USER_LINE"] = geteuid() == 0 ? "user root root;" : "# runs as the invoking user";
+  vars["CLUSTER_INCLUDE"] = self_ ? "include " + nginx_dir_ + "/devserver-cluster.conf;"
+                                  : "# one host alone: no cluster routing";
+  std::vector<std::string> files = {"devserver-server.conf"};
+  if (self_) files.emplace_back("devserver-cluster.conf");
   for (const std::string& name : files) {
-    std::string source =
-        share_dir_ + "/nginx/" + (name == "nginx.conf" ? "serve.conf.in" : name + ".in");
-    std::map<std::string, std::string> file_vars = vars;
-    if (name == "devserver-cluster.conf") file_vars["LISTEN"] = options_.listen;  // the public one
-    std::string text, rendered;
-    Status s = ReadFile(source, &text);
-    if (s.ok()) s = RenderTemplate(text, file_vars, &rendered);
+    std::string rendered;
+    Status s = RenderSiteTemplate(name, site, vars, &rendered);
     if (s.ok()) s = WriteFileAtomically(nginx_dir_ + "/" + name, rendered);
     if (!s.ok()) return s;
   }
-  return Status::Ok();
+  std::string text, rendered;
+  Status s = ReadFile(share_dir_ + "/nginx/serve.conf.in", &text);
+  if (s.ok()) s = RenderTemplate(text, vars, &rendered);
+  if (s.ok()) s = WriteFileAtomically(nginx_dir_ + "/nginx.conf", rendered);
+  return s;
 }
 
 void Launcher::StopChildren() {

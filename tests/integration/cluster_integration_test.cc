@@ -13,6 +13,9 @@
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
+#include "fcgi/base/fs.h"
 #include "fcgi/cluster/peer_ring.h"
 #include "tests/integration/staging_fixture.h"
 
@@ -347,6 +350,66 @@ TEST_F(ClusterTest, NginxAcceptsTheRenderedConfigurationForOneThreeAndSixteenPee
     // A host alone in its cluster owns every build: it answers for one like any other.
     EXPECT_EQ(HttpGet(host.port(), "/check_health").status, 200);
   }
+}
+
+// The system nginx's site for cluster mode, from the service's configuration alone.
+TEST(NginxSiteTest, RendersTheClusterSiteForTheSystemsNginxWhichAcceptsIt) {
+  TempDir dir;
+  const std::string ini = dir.Sub("devserver.ini");
+  ASSERT_TRUE(WriteFileAtomically(ini,
+                                  "[cluster]\npeers = 10.0.0.1:8082, 10.0.0.2:8082, "
+                                  "10.0.0.3:8082\nself = 10.0.0.2:8082\n")
+                  .ok());
+  std::string site;
+  ASSERT_EQ(RunProgram({DEVSERVERCTL_BIN, "nginx-site", "--config", ini}, &site), 0) << site;
+  // The server block on the internal listener, the routing block on the public one, and the
+  // same ring as every other host draws.
+  EXPECT_NE(site.find("listen 10.0.0.2:8083;"), std::string::npos) << site;
+  EXPECT_NE(site.find("listen 10.0.0.2:8082;"), std::string::npos);
+  EXPECT_NE(site.find("hash $devserver_build consistent;"), std::string::npos);
+  for (const char* server : {"10.0.0.1:8083", "10.0.0.2:8083", "10.0.0.3:8083"}) {
+    EXPECT_NE(site.find(std::string("server ") + server + " max_fails=1"), std::string::npos);
+  }
+  EXPECT_EQ(site.find('@'), site.find("@owner")) << "a placeholder was left unrendered";
+
+  // Alone (no peers): the single-host site on 8082, no routing.
+  std::string alone;
+  ASSERT_EQ(
+      RunProgram({DEVSERVERCTL_BIN, "nginx-site", "--config", ini, "--peers=", "--self="}, &alone),
+      0)
+      << alone;
+  EXPECT_NE(alone.find("listen 8082;"), std::string::npos) << alone;
+  EXPECT_EQ(alone.find("devserver_owners"), std::string::npos);
+  // A host that is not among the peers is refused with the reason.
+  std::string refused;
+  EXPECT_EQ(RunProgram({DEVSERVERCTL_BIN, "nginx-site", "--config", ini, "--self=10.0.0.9:8082"},
+                       &refused),
+            2);
+  EXPECT_NE(refused.find("10.0.0.9:8082 is not among [cluster] peers"), std::string::npos)
+      << refused;
+
+  // nginx accepts it inside an http block, as Debian's nginx.conf includes sites (nginx -t
+  // binds the listeners: this host on loopback).
+  const std::string self = "127.0.0.1:" + std::to_string(FreePortPair());
+  ASSERT_EQ(
+      RunProgram({DEVSERVERCTL_BIN, "nginx-site", "--config", ini, "--out", dir.Sub("site.conf"),
+                  "--peers=10.0.0.1:8082," + self + ",10.0.0.3:8082", "--self=" + self,
+                  "--static-root=" + dir.Sub("static"), "--reads-socket=" + dir.Sub("reads.sock")},
+                 &site),
+      0)
+      << site;
+  if (geteuid() != 0) GTEST_SKIP() << "nginx -t opens /var/log/nginx: root only";
+  ASSERT_TRUE(WriteFileAtomically(dir.Sub("nginx.conf"),
+                                  "pid " + dir.Sub("nginx.pid") +
+                                      ";\nerror_log stderr;\nevents {}\nhttp {\n  include " +
+                                      dir.Sub("site.conf") + ";\n}\n")
+                  .ok());
+  std::string out;
+  EXPECT_EQ(RunProgram({"/usr/sbin/nginx", "-t", "-p", dir.path() + "/", "-c",
+                        dir.Sub("nginx.conf"), "-e", "stderr"},
+                       &out),
+            0)
+      << out;
 }
 
 }  // namespace
