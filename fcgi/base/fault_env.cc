@@ -18,7 +18,6 @@ namespace devserver {
 namespace {
 
 // How often the rules file is looked at for changes.
-constexpr int64_t kCheckIntervalUs = 50'000;
 
 constexpr const char* kOpNames[kFaultOpCount] = {
     "any",   "open",   "write",   "sync",     "syncfs",   "close",  "rename",
@@ -67,12 +66,6 @@ constexpr ErrnoEntry kErrnos[] = {
     {"ECANCELED", ECANCELED},
     {"EUCLEAN", EUCLEAN},
 };
-
-int64_t SteadyMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 int64_t UnixMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -330,9 +323,8 @@ FaultInjectionEnv::Decision FaultInjectionEnv::DecideFromFile(FaultOp op, const 
 }
 
 void FaultInjectionEnv::RefreshLocked() {
-  const int64_t now = SteadyMicros();
-  if (now < next_check_us_) return;
-  next_check_us_ = now + kCheckIntervalUs;
+  // Looked at before every call (a stat(2), in test runs only): a test that changes the rules
+  // and then makes a request must not race a cached copy.
   struct stat st {};
   if (stat(rules_path_.c_str(), &st) != 0) {
     file_ = FileRules{};

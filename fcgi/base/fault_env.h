@@ -35,8 +35,8 @@
 //   write * none delay_ms=200 count=inf # a slow disk
 //
 // A line that does not parse is logged (once per change of the file) and ignored. The file is
-// re-read when it changes (its inode, size, mtime or ctime; looked at at most every 50 ms, so
-// a new rule takes effect within that); a missing file means no rules. `count` and `skip`
+// re-read when it changes (its inode, size, mtime or ctime; looked at before every call, so
+// a rule written before a request applies to it); a missing file means no rules. `count` and `skip`
 // are shared by every process using the file: deciding a call of a rule that has either to
 // consume takes an exclusive flock(2) on the file, re-reads it, decides, and rewrites the
 // remaining numbers in place before unlocking, so `count=1` fires exactly once host-wide
@@ -167,7 +167,7 @@ class FaultInjectionEnv : public EnvWrapper {
   int Inject(FaultOp op, const std::string& path, const std::string& to = std::string());
   Decision DecideAdded(FaultOp op, const std::string& path, const std::string& to);
   Decision DecideFromFile(FaultOp op, const std::string& path, const std::string& to);
-  // Re-reads the file if it changed and 50 ms passed since the last look. Needs file_mu_.
+  // Re-reads the file if it changed. Needs file_mu_.
   void RefreshLocked();
   // Under an exclusive flock: re-read, decide, write back what was consumed. Needs file_mu_.
   Decision ConsumeLocked(FaultOp op, const std::string& path, const std::string& to);
@@ -185,7 +185,6 @@ class FaultInjectionEnv : public EnvWrapper {
 
   std::mutex file_mu_;  // guards the members below
   FileRules file_;
-  int64_t next_check_us_ = 0;                 // steady clock: when to stat the file again
   std::set<std::string> reported_bad_lines_;  // bad lines of the last parse
 };
 

@@ -422,18 +422,20 @@ std::vector<ConfigKey> MakeKeys() {
          }
          return out;
        }});
-  keys.push_back({"cluster", "self", "",
-                  "This host's entry in peers. Empty: the address nginx listens on.",
-                  [](const std::string& v, Config* c) {
-                    if (!v.empty()) {
-                      PeerAddress self;
-                      Status s = ParsePeerAddress(v, &self);
-                      if (!s.ok()) return s;
-                    }
-                    c->cluster_self = v;
-                    return Status::Ok();
-                  },
-                  [](const Config& c) { return c.cluster_self; }});
+  keys.push_back(
+      {"cluster", "self", "",
+       "This host's entry in peers: peer fill never asks it, and devserverctl nginx-site "
+       "listens on it. Empty: the address devserverctl serve listens on.",
+       [](const std::string& v, Config* c) {
+         if (!v.empty()) {
+           PeerAddress self;
+           Status s = ParsePeerAddress(v, &self);
+           if (!s.ok()) return s;
+         }
+         c->cluster_self = v;
+         return Status::Ok();
+       },
+       [](const Config& c) { return c.cluster_self; }});
   keys.push_back(IntKey("cluster", "fail_timeout", "10",
                         "Seconds a peer that failed a request (refused, timed out, 502) is "
                         "skipped: its builds go to the next owner on the ring meanwhile.",
