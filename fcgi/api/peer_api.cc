@@ -2,31 +2,14 @@
 // unchanged, for peer fill (cluster/peer_fill.h). The answer names the file and nginx sends it
 // from disk (X-Accel-Redirect to its /static/ location), so the bytes never pass through a
 // worker, as for any other staged file.
-#include <cctype>
 #include <cstdlib>
 
 #include "fcgi/api/endpoints.h"
 #include "fcgi/api/staging_calls.h"
+#include "fcgi/storage/http_transport.h"
 
 namespace devserver {
 namespace {
-
-// A path for X-Accel-Redirect: each segment percent-encoded, '/' kept.
-std::string EncodePath(const std::string& path) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char ch : path) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) != 0 || ch == '/' || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
-}
 
 Status PeerObject(const ServiceInfo& service, const Request& req, Response* resp) {
   BuildRef ref;
@@ -53,8 +36,8 @@ Status PeerObject(const ServiceInfo& service, const Request& req, Response* resp
                             std::to_string(generation));
   }
   resp->status = 200;
-  resp->headers.emplace_back("X-Accel-Redirect",
-                             "/static/" + EncodePath(ref.folder + "/" + file.path));
+  resp->headers.emplace_back(
+      "X-Accel-Redirect", "/static/" + storage::PercentEncode(ref.folder + "/" + file.path, "/"));
   resp->headers.emplace_back("X-Devserver-Generation", std::to_string(file.source_generation));
   return Status::Ok();
 }

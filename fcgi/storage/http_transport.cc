@@ -101,14 +101,14 @@ Status ParseHttpUrl(const std::string& url, HttpEndpoint* endpoint, std::string*
   return Status::Ok();
 }
 
-std::string PercentEncode(const std::string& s) {
+std::string PercentEncode(const std::string& s, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size() * 3);
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
+        c == '.' || c == '_' || c == '~' || keep.find(ch) != std::string_view::npos) {
       out += ch;
     } else {
       out += '%';

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -157,8 +158,9 @@ class ConnectionPool {
 // when OpenSSL cannot be set up.
 Poco::Net::Context::Ptr MakeSystemTlsContext(Status* status);
 
-// RFC 3986 percent-encoding of everything but unreserved characters, so an object name's "/"
-// becomes "%2F" as the JSON API requires in a path segment.
-std::string PercentEncode(const std::string& s);
+// RFC 3986 percent-encoding of everything but unreserved characters and those in `keep`, so
+// an object name's "/" becomes "%2F" as the JSON API requires in a path segment (and stays
+// "/" in a path, with keep "/").
+std::string PercentEncode(const std::string& s, std::string_view keep = {});
 
 }  // namespace devserver::storage

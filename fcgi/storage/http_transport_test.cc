@@ -94,6 +94,7 @@ TEST(HttpTransportTest, PercentEncodesAllButUnreserved) {
   EXPECT_EQ(PercentEncode("a/b c+d%e?f&g=h~i-j_k.l"), "a%2Fb%20c%2Bd%25e%3Ff%26g%3Dh~i-j_k.l");
   EXPECT_EQ(PercentEncode("\xc3\xa9"), "%C3%A9");
   EXPECT_EQ(PercentEncode(""), "");
+  EXPECT_EQ(PercentEncode("a/b c/d", "/"), "a/b%20c/d");
 }
 
 TEST(HttpTransportTest, ReopensAKeptAliveConnectionTheServerDropped) {
