@@ -302,6 +302,18 @@ TEST_F(ClusterTest, AReturningOwnerFillsFromThePeerThatHeldItsBuildsAndCatchesAC
   EXPECT_GE(MetricOf(owner, "devserver_peer_fills_total{result=\"filled\"}"), 3);
   EXPECT_EQ(MetricOf(owner, "devserver_peer_fills_total{result=\"checksum\"}"), 1);
   EXPECT_GE(MetricOf(owner, "devserver_peer_bytes_total"), 2 * (1 << 20));
+
+  // What a peer answers on its internal listener: a file staged unchanged, from disk; 404 for
+  // another generation, for an object it unpacked, and for one it does not have.
+  const int internal = ports_[owner] + 1;
+  const std::string ask = "/peer/object?archive_url=" + intact.Url() + "&object=";
+  EXPECT_EQ(HttpGet(internal, ask + "stateful.tgz").body, intact.stateful);
+  EXPECT_EQ(HttpGet(internal, ask + intact.FullName()).body, intact.full);
+  HttpResult other = HttpGet(internal, ask + "stateful.tgz&generation=1");
+  EXPECT_EQ(other.status, 404) << other.body;
+  EXPECT_NE(other.body.find("is staged, not 1"), std::string::npos) << other.body;
+  EXPECT_EQ(HttpGet(internal, ask + "test_suites.tar.bz2").status, 404);
+  EXPECT_EQ(HttpGet(internal, ask + "nothing.bin").status, 404);
 }
 
 // A target's builds live on different hosts; /latestbuild asked anywhere knows them all, and
