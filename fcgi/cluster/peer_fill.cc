@@ -20,13 +20,25 @@ constexpr size_t kBufferBytes = 1 << 20;
 constexpr int kReadWaitMs = 200;  // how often a quiet body is checked for cancellation
 constexpr uint64_t kProgressEveryBytes = 8 << 20;
 
-const char* OutcomeName(int outcome) {
-  static const char* const kNames[] = {"filled", "not_held", "unreachable",
-                                       "failed", "checksum", "cancelled"};
-  return kNames[outcome];
-}
-
 }  // namespace
+
+const char* PeerFill::OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kFilled:
+      return "filled";
+    case Outcome::kNotHeld:
+      return "not_held";
+    case Outcome::kUnreachable:
+      return "unreachable";
+    case Outcome::kFailed:
+      return "failed";
+    case Outcome::kChecksum:
+      return "checksum";
+    case Outcome::kCancelled:
+      return "cancelled";
+  }
+  return "failed";
+}
 
 PeerFill::PeerFill(PeerFillOptions options, Env* env)
     : options_(std::move(options)), env_(env), ring_(options_.peers) {}
@@ -64,8 +76,7 @@ Status PeerFill::Fetch(const std::string& archive_url, const std::string& object
     } else {
       outcome = FetchFrom(peer, target, object, dest_path, observer, &why);
     }
-    metrics::Add(metrics::Series("devserver_peer_fills_total",
-                                 {{"result", OutcomeName(static_cast<int>(outcome))}}));
+    metrics::Add(metrics::Series("devserver_peer_fills_total", {{"result", OutcomeName(outcome)}}));
     if (outcome == Outcome::kFilled) {
       DS_LOG(kInfo) << "filled " << object.Url() << " (" << object.size << " bytes) from peer "
                     << peer.Internal();

@@ -14,7 +14,6 @@
 // devserver_peer_bytes_total; each fill's outcome as devserver_peer_fills_total{result}.
 #pragma once
 
-#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -42,16 +41,18 @@ class PeerFill {
 
   // Fetches `object` (named `relative` inside the build's folder; the build is `archive_url`,
   // whose objects are under `object_prefix`) from a peer into `dest_path`, verified and
-  // fsynced. Ok: filled. Otherwise the reason no peer could (for the log): NotFound when
-  // none held it or the object has no checksum to check a copy against; Failed when the
-  // observer cancelled (the caller checks) or every holder failed. `dest_path` may then hold
-  // partial bytes.
+  // fsynced. Ok: filled. Failed("cancelled") when the observer cancelled. Otherwise NotFound
+  // with why no peer could, each asked peer's reason in turn (for the log): none held it, one
+  // was unreachable, sent a short or corrupt copy, or the object has no checksum to check a
+  // copy against. `dest_path` may then hold partial bytes.
   Status Fetch(const std::string& archive_url, const std::string& object_prefix,
                const std::string& relative, const storage::ObjectInfo& object,
                const std::string& dest_path, storage::FetchObserver* observer);
 
  private:
   enum class Outcome { kFilled, kNotHeld, kUnreachable, kFailed, kChecksum, kCancelled };
+  // The result label of devserver_peer_fills_total.
+  static const char* OutcomeName(Outcome outcome);
   Outcome FetchFrom(const PeerAddress& peer, const std::string& target,
                     const storage::ObjectInfo& object, const std::string& dest_path,
                     storage::FetchObserver* observer, std::string* why);

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <vector>
 
 #include "fcgi/base/fs.h"
 #include "fcgi/ctl/child_process.h"
@@ -28,6 +29,11 @@ constexpr const char* kUsage =
     "  --out FILE          write FILE (atomically) instead of standard output\n"
     "  --config FILE       the service's configuration (default /etc/devserver/devserver.ini if\n"
     "                      it exists); --<config-key>=VALUE overrides its keys\n";
+
+int Fail(const Status& s) {
+  std::cerr << "devserverctl nginx-site: " << s.message() << "\n";
+  return 1;
+}
 
 // The upstream's server lines: the same text on every host, so every host draws the same ring.
 std::string PeerServers(const Config& config) {
@@ -121,20 +127,15 @@ int RunNginxSite(int argc, char** argv) {
     options.listen = "8082";
   }
   s = FindClusterSelf(config, options.listen, &options.self);
-  if (!s.ok()) {
-    std::cerr << "devserverctl nginx-site: " << s.message() << "\n";
-    return 1;
-  }
+  if (!s.ok()) return Fail(s);
   const std::map<std::string, std::string> vars = NginxSiteVars(config, options);
+  std::vector<std::string> files = {"devserver-server.conf"};
+  if (options.self) files.emplace_back("devserver-cluster.conf");
   std::string site;
-  for (const char* name : {"devserver-server.conf", "devserver-cluster.conf"}) {
-    if (!options.self && std::string(name) == "devserver-cluster.conf") break;
+  for (const std::string& name : files) {
     std::string text;
     s = RenderSiteTemplate(name, options, vars, &text);
-    if (!s.ok()) {
-      std::cerr << "devserverctl nginx-site: " << s.message() << "\n";
-      return 1;
-    }
+    if (!s.ok()) return Fail(s);
     site += text;
   }
   auto out = args.options.find("out");
@@ -143,11 +144,7 @@ int RunNginxSite(int argc, char** argv) {
     return 0;
   }
   s = WriteFileAtomically(out->second, site);
-  if (!s.ok()) {
-    std::cerr << "devserverctl nginx-site: " << s.message() << "\n";
-    return 1;
-  }
-  return 0;
+  return s.ok() ? 0 : Fail(s);
 }
 
 }  // namespace devserver

@@ -155,7 +155,7 @@ Status StagingService::Start(const Config& config, int reads_fd,
     fill.peers = config.cluster_peers;
     fill.self = config.cluster_self;
     fill.stall_timeout_ms = config.stall_timeout_s * 1000;
-    fill.skip_after_failure_s = std::max(1, config.cluster_fail_timeout_s);
+    fill.skip_after_failure_s = config.cluster_fail_timeout_s;
     started->peer_fill_ = std::make_unique<PeerFill>(std::move(fill), started->env_);
     deps.peer_fill = started->peer_fill_.get();
   }
