@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fcgi/storage/object_checksum.h"
+#include "fcgi/storage/openssl_lifetime.h"
 
 namespace devserver {
 namespace {
@@ -82,6 +83,7 @@ Status DigestPayload(const std::string& path, const std::function<bool()>& cance
   // The two digests in two threads: a 2 GiB payload takes about as long as the slower one
   // (SHA-256) rather than as both, and the file is in the page cache, so reading it twice
   // costs little.
+  storage::HoldOpenSsl();
   Poco::Crypto::DigestEngine sha1("SHA1");
   Poco::Crypto::DigestEngine sha256("SHA256");
   std::string head;

@@ -5,6 +5,8 @@
 
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/support/temp_dir.h"
 
@@ -81,6 +83,29 @@ TEST_F(PayloadDigestTest, CancellationStopsTheRead) {
   Status s = DigestPayload(
       path, [] { return true; }, &digest);
   EXPECT_EQ(s.message(), "cancelled");
+}
+
+// Poco 1.11 counts its OpenSSL initializers and frees OpenSSL's lock array when the count
+// drops to zero: stagers digesting at once crossed zero together and freed it twice (a worker's
+// SIGSEGV, found by the chaos run). Each digest now keeps the count above zero.
+TEST_F(PayloadDigestTest, ManyStagersDigestingAtOnceAllGetTheirDigests) {
+  const std::string path = dir_.Sub("payload");
+  std::ofstream(path, std::ios::binary) << "Developers, developers, developers!\n";
+  std::vector<std::thread> stagers;
+  std::vector<int> right(8, 0);
+  for (size_t t = 0; t < right.size(); ++t) {
+    stagers.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        PayloadDigest d;
+        if (DigestPayload(path, nullptr, &d).ok() &&
+            d.sha1_base64 == "kGcOinJ0vA8vdYX53FN0F5BdwfY=") {
+          ++right[t];
+        }
+      }
+    });
+  }
+  for (std::thread& t : stagers) t.join();
+  for (int n : right) EXPECT_EQ(n, 500);
 }
 
 TEST_F(PayloadDigestTest, AMissingFileSaysWhich) {

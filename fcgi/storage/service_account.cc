@@ -15,6 +15,8 @@
 #include <memory>
 #include <sstream>
 
+#include "fcgi/storage/openssl_lifetime.h"
+
 namespace devserver::storage {
 namespace {
 
@@ -100,6 +102,7 @@ Status JwtSigner::Create(const ServiceAccountKey& key, std::unique_ptr<JwtSigner
     return Status::InvalidArgument("cannot read the private key of " + key.client_email + ": " +
                                    OpenSslError());
   }
+  HoldOpenSsl();
   try {
     const Poco::Crypto::EVPPKey pkey(raw.get());  // takes its own reference
     auto rsa = std::make_unique<Poco::Crypto::RSAKey>(pkey);

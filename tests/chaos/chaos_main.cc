@@ -15,12 +15,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -535,6 +537,7 @@ class Run {
     }
     const int64_t finished_ms = NowMs() - start - ran_ms;
     const int violations = Report(ran_ms, finished_ms, upstream);
+    if (violations > 0) PrintLogExcerpt(service.Log());
     if (opt.keep_dir) {
       DumpJournal(service.dir() + "/chaos-journal.txt");
       std::cout << "chaos: kept " << service.dir() << " (service: state/, serve.log) and "
@@ -876,6 +879,30 @@ class Run {
     if (violations.size() > limit)
       std::cout << "  ... and " << violations.size() - limit << " more\n";
     return violations.size();
+  }
+
+  // CI keeps only this program's output: a failed run prints what the service said about it.
+  // Its warnings and errors, and every line of a process a violation names (an evictor's pid
+  // in a left-behind .evicting-<pid>-... tree), the last 60 of them.
+  void PrintLogExcerpt(const std::string& log) {
+    std::set<std::string> pids;
+    for (const Violation& v : ctx_.journal.Violations()) {
+      const size_t at = v.text.find(".evicting-");
+      if (at == std::string::npos) continue;
+      const size_t from = at + std::strlen(".evicting-");
+      pids.insert("[" + v.text.substr(from, v.text.find('-', from) - from) + "]");
+    }
+    std::vector<std::string> lines;
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);) {
+      bool keep = line.find("Z W ") != std::string::npos || line.find("Z E ") != std::string::npos;
+      for (const std::string& pid : pids) keep = keep || line.find(pid) != std::string::npos;
+      if (keep) lines.push_back(OneLine(line, 400));
+    }
+    const size_t first = lines.size() > 60 ? lines.size() - 60 : 0;
+    std::cout << "service log: warnings, errors and the named processes' lines (" << lines.size()
+              << ", the last " << lines.size() - first << "):\n";
+    for (size_t i = first; i < lines.size(); ++i) std::cout << "  " << lines[i] << "\n";
   }
 
   int Report(int64_t ran_ms, int64_t finished_ms, const std::vector<ObjectRow>& upstream) {
