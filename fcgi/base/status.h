@@ -49,6 +49,10 @@ class Status {
   const std::string& message() const { return message_; }
   // "OK" or the message; what a log line or an error body shows.
   std::string ToString() const { return ok() ? "OK" : message_; }
+  // The same failure, its message prefixed ("archive.tgz: " + message).
+  Status Prefixed(const std::string& prefix) const {
+    return ok() ? *this : Status(code_, prefix + message_);
+  }
 
  private:
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}

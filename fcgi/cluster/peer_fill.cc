@@ -152,6 +152,8 @@ PeerFill::Outcome PeerFill::FetchFrom(const PeerAddress& peer, const std::string
     last_data_us = env_->MonotonicMicros();
     checksum.Update(buf.data(), got);
     s = file.Append(buf.data(), got);
+    if (!s.ok()) break;
+    observer->OnContiguous(dest_path, file.size());  // readers follow every chunk
     if (file.size() - reported >= kProgressEveryBytes) {
       reported = file.size();
       observer->OnProgress(reported, object.size);
@@ -173,6 +175,7 @@ PeerFill::Outcome PeerFill::FetchFrom(const PeerAddress& peer, const std::string
     *why = s.message();
     return Outcome::kFailed;
   }
+  observer->OnContiguous(dest_path, object.size);
   observer->OnProgress(object.size, object.size);
   return Outcome::kFilled;
 }

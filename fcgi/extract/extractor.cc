@@ -125,10 +125,11 @@ class Utf8Locale {
 
 class Extraction {
  public:
-  Extraction(const std::string& archive_path, const std::string& dest_dir,
+  Extraction(ArchiveInput* input, const std::string& archive_path, const std::string& dest_dir,
              const MemberFilter& filter, const ExtractLimits& limits,
              const std::function<bool()>& cancelled, Env* env)
-      : archive_path_(archive_path),
+      : input_(input),
+        archive_path_(archive_path),
         dest_dir_(WithoutTrailingSlashes(dest_dir)),
         prefix_(BaseName(archive_path) + ": "),
         selector_(filter),
@@ -148,10 +149,6 @@ class Extraction {
   Status OsError(const std::string& what, int err) const {
     return Status::IOError(prefix_ + what, err);
   }
-  Status ArchiveError(const char* fallback) const {
-    const char* text = archive_error_string(archive_.get());
-    return Fail(text != nullptr ? text : fallback);
-  }
 
   Status Poll();
   Status Member(archive_entry* entry);
@@ -163,7 +160,14 @@ class Extraction {
   // dest_dir_/<the first `count` components of the member>: the path the Env is given.
   std::string FullPath(size_t count) const { return dest_dir_ + "/" + JoinPath(parts_, count); }
   Status Charge(int64_t bytes);
+  // libarchive's read and skip callbacks over input_: a failure is kept for the message.
+  static la_ssize_t ReadInput(archive* a, void* self, const void** block);
+  static la_int64_t SkipInput(archive* a, void* self, la_int64_t request);
+  // What an archive error is about: the input's own failure (a download that failed or started
+  // over, a cancellation) when there was one.
+  Status ArchiveError(const char* fallback) const;
 
+  ArchiveInput* const input_;
   const std::string& archive_path_;
   const std::string dest_dir_;
   const std::string prefix_;
@@ -175,7 +179,10 @@ class Extraction {
   int64_t archive_bytes_ = 0;
   ExtractStats stats_;
 
-  UniqueFd archive_fd_;  // before archive_, which reads it until freed
+  UniqueFd archive_fd_;      // a zip's, before archive_, which reads it until freed
+  std::vector<char> block_;  // what the read callback last gave libarchive
+  uint64_t position_ = 0;    // of the read callback in the input
+  Status input_error_;
   // Zip names stored with backslashes, as libarchive gives them ('/' instead) -> as stored.
   std::map<std::string, std::string> zip_backslashed_;
   std::unique_ptr<archive, ArchiveDeleter> archive_;
@@ -194,11 +201,7 @@ class Extraction {
 };
 
 Status Extraction::Run() {
-  archive_fd_.Reset(open(archive_path_.c_str(), O_RDONLY | O_CLOEXEC));
-  if (archive_fd_.get() < 0) return OsError("cannot read the archive", errno);
-  struct stat st {};
-  if (fstat(archive_fd_.get(), &st) != 0) return OsError("cannot read the archive", errno);
-  archive_bytes_ = st.st_size;
+  archive_bytes_ = input_->size();
 
   int root = -1;
   int err = 0;
@@ -211,11 +214,22 @@ Status Extraction::Run() {
   // zip_directory.h) and the zip reader enabled. Otherwise an uncompressed tar that ends in a
   // zip member could be read as that zip, and a zip with data in front of it (a
   // self-extractor) would go unchecked.
-  std::string head(4, '\0');
-  const ssize_t head_bytes = pread(archive_fd_.get(), head.data(), head.size(), 0);
-  head.resize(head_bytes > 0 ? static_cast<size_t>(head_bytes) : 0);
+  std::string head;
+  while (head.size() < 4) {
+    char buf[4];
+    size_t got = 0;
+    Status s = input_->ReadAt(head.size(), buf, 4 - head.size(), &got);
+    if (!s.ok()) return s.Prefixed(prefix_);
+    if (got == 0) break;
+    head.append(buf, got);
+  }
   const bool zip = LooksLikeZip(head);
   if (zip) {
+    // A zip is read from its end (the central directory): the whole archive first.
+    int fd = -1;
+    Status s = input_->OpenWhole(&fd);
+    if (!s.ok()) return s.Prefixed(prefix_);
+    archive_fd_.Reset(fd);
     if (std::string why = CheckZipDirectory(archive_fd_.get(), archive_bytes_, limits_.max_entries,
                                             &zip_backslashed_);
         !why.empty()) {
@@ -237,10 +251,12 @@ Status Extraction::Run() {
     archive_read_support_format_tar(archive_.get());
   }
   // A regular file's descriptor is seekable to libarchive, so the zip reader can go to the
-  // central directory, the authoritative list of members: the one just checked.
-  if (archive_read_open_fd(archive_.get(), archive_fd_.get(), kReadBlockBytes) != ARCHIVE_OK) {
-    return ArchiveError("cannot open the archive");
-  }
+  // central directory, the authoritative list of members: the one just checked. A tar is read
+  // front to back, as far as its bytes have arrived.
+  const int r =
+      zip ? archive_read_open_fd(archive_.get(), archive_fd_.get(), kReadBlockBytes)
+          : archive_read_open2(archive_.get(), this, nullptr, ReadInput, SkipInput, nullptr);
+  if (r != ARCHIVE_OK) return ArchiveError("cannot open the archive");
 
   while (true) {
     if (Status s = Poll(); !s.ok()) return s;
@@ -260,11 +276,42 @@ Status Extraction::Run() {
   return Status::Ok();
 }
 
+Status Extraction::ArchiveError(const char* fallback) const {
+  if (!input_error_.ok()) return input_error_.Prefixed(prefix_);
+  const char* text = archive_error_string(archive_.get());
+  return Fail(text != nullptr ? text : fallback);
+}
+
+la_ssize_t Extraction::ReadInput(archive* a, void* self, const void** block) {
+  auto* x = static_cast<Extraction*>(self);
+  x->block_.resize(kReadBlockBytes);
+  size_t got = 0;
+  x->input_error_ = x->input_->ReadAt(x->position_, x->block_.data(), x->block_.size(), &got);
+  if (!x->input_error_.ok()) {
+    archive_set_error(a, EIO, "%s", x->input_error_.message().c_str());
+    return -1;
+  }
+  x->position_ += got;
+  *block = x->block_.data();
+  return static_cast<la_ssize_t>(got);
+}
+
+la_int64_t Extraction::SkipInput(archive* /*a*/, void* self, la_int64_t request) {
+  // Skipping only moves the position: the next read waits for the bytes there.
+  auto* x = static_cast<Extraction*>(self);
+  const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(x->input_->size(), 0));
+  const uint64_t left = size > x->position_ ? size - x->position_ : 0;
+  const uint64_t skipped = std::min(static_cast<uint64_t>(std::max<la_int64_t>(request, 0)), left);
+  x->position_ += skipped;
+  return static_cast<la_int64_t>(skipped);
+}
+
 // Checked between headers and between data blocks, so a stalled or huge archive cannot hold
-// the worker past its time budget.
+// the worker past its time budget. Time spent waiting for a download's bytes is the
+// download's, not the extraction's.
 Status Extraction::Poll() {
   if (cancelled_ && cancelled_()) return Status::Unavailable(prefix_ + "extraction cancelled");
-  const int64_t elapsed = env_->MonotonicMicros() - start_micros_;
+  const int64_t elapsed = env_->MonotonicMicros() - start_micros_ - input_->waited_micros();
   if (elapsed > SaturatingMul(limits_.max_seconds, 1000000)) {
     return Fail("over the time budget: extraction took more than " +
                 std::to_string(limits_.max_seconds) + " s");
@@ -499,14 +546,58 @@ Status Extraction::Charge(int64_t bytes) {
 
 }  // namespace
 
-Status ExtractArchive(const std::string& archive_path, const std::string& dest_dir,
-                      const MemberFilter& filter, const ExtractLimits& limits,
-                      const std::function<bool()>& cancelled, ExtractStats* stats, Env* env) {
+namespace {
+
+// A whole archive file.
+class FileInput : public ArchiveInput {
+ public:
+  explicit FileInput(UniqueFd fd, int64_t size) : fd_(std::move(fd)), size_(size) {}
+  int64_t size() const override { return size_; }
+  Status ReadAt(uint64_t offset, char* buf, size_t n, size_t* got) override {
+    ssize_t r;
+    do {
+      r = pread(fd_.get(), buf, n, static_cast<off_t>(offset));
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return Status::IOError("reading the archive", errno);
+    *got = static_cast<size_t>(r);
+    return Status::Ok();
+  }
+  Status OpenWhole(int* fd) override {
+    *fd = dup(fd_.get());
+    return *fd < 0 ? Status::IOError("reading the archive", errno) : Status::Ok();
+  }
+  int64_t waited_micros() const override { return 0; }
+
+ private:
+  UniqueFd fd_;
+  const int64_t size_;
+};
+
+}  // namespace
+
+Status ExtractArchive(ArchiveInput* input, const std::string& archive_name,
+                      const std::string& dest_dir, const MemberFilter& filter,
+                      const ExtractLimits& limits, const std::function<bool()>& cancelled,
+                      ExtractStats* stats, Env* env) {
   const Utf8Locale utf8;
-  Extraction extraction(archive_path, dest_dir, filter, limits, cancelled, env);
+  Extraction extraction(input, archive_name, dest_dir, filter, limits, cancelled, env);
   Status status = extraction.Run();
   if (stats != nullptr) *stats = extraction.stats();
   return status;
+}
+
+Status ExtractArchive(const std::string& archive_path, const std::string& dest_dir,
+                      const MemberFilter& filter, const ExtractLimits& limits,
+                      const std::function<bool()>& cancelled, ExtractStats* stats, Env* env) {
+  const std::string prefix = BaseName(archive_path) + ": ";
+  UniqueFd fd(open(archive_path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || fstat(fd.get(), &st) != 0) {
+    if (stats != nullptr) *stats = ExtractStats{};
+    return Status::IOError(prefix + "cannot read the archive", errno);
+  }
+  FileInput input(std::move(fd), st.st_size);
+  return ExtractArchive(&input, archive_path, dest_dir, filter, limits, cancelled, stats, env);
 }
 
 }  // namespace devserver::extract

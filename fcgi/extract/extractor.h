@@ -82,6 +82,23 @@ struct ExtractStats {
   int64_t bytes_written = 0;  // their lengths (holes of sparse files included)
 };
 
+// Where an archive's bytes come from when they are still arriving (a download the extraction
+// follows, so unpacking overlaps the transfer).
+class ArchiveInput {
+ public:
+  virtual ~ArchiveInput() = default;
+  // The archive's length once whole.
+  virtual int64_t size() const = 0;
+  // Up to `n` bytes at `offset`, waiting while they are still to come; 0 only at the end.
+  // A failure (the download's cause, a cancellation) ends the extraction with it.
+  virtual Status ReadAt(uint64_t offset, char* buf, size_t n, size_t* got) = 0;
+  // Waits for the whole archive and gives a new descriptor of it for random access (a zip is
+  // read from its central directory, at the end); the caller closes it.
+  virtual Status OpenWhole(int* fd) = 0;
+  // Time spent waiting for bytes so far: not counted against the extraction's time budget.
+  virtual int64_t waited_micros() const = 0;
+};
+
 // Unpacks the members of `archive_path` that `filter` selects into `dest_dir` (which must
 // exist). Fails if an include selector matched nothing: "debug.tgz: no member under
 // debug/breakpad/" for a directory selector, "image.zip: no member matches x.bin" for an
@@ -100,5 +117,13 @@ Status ExtractArchive(const std::string& archive_path, const std::string& dest_d
                       const MemberFilter& filter, const ExtractLimits& limits,
                       const std::function<bool()>& cancelled = nullptr,
                       ExtractStats* stats = nullptr, Env* env = nullptr);
+
+// The same, reading the archive from `input` as its bytes arrive; `archive_name` names it in
+// messages. A tar (compressed or not) is unpacked front to back while the rest arrives; a zip
+// waits for the whole archive.
+Status ExtractArchive(ArchiveInput* input, const std::string& archive_name,
+                      const std::string& dest_dir, const MemberFilter& filter,
+                      const ExtractLimits& limits, const std::function<bool()>& cancelled,
+                      ExtractStats* stats, Env* env);
 
 }  // namespace devserver::extract

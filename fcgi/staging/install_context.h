@@ -5,11 +5,16 @@
 #pragma once
 
 #include <functional>
+#include <future>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "fcgi/base/env.h"
 #include "fcgi/extract/extractor.h"
+#include "fcgi/staging/fetch_progress.h"
 #include "fcgi/staging/payload_digest.h"
 #include "plugins/include/devserver/plugin.h"
 
@@ -45,6 +50,20 @@ class StagingInstallContext : public plugin::InstallContext {
   Status Extract(const plugin::ExtractRequest& request) override;
   Status DeclarePayload(const std::string& relative_path, bool is_delta) override;
 
+  // A staging runs Install while its objects download: `downloads` follows each object (by
+  // name relative to the folder). Then Extract unpacks an archive as it arrives and returns once
+  // it is verified; PlaceFetched of an object still arriving is done by Complete; DeclarePayload
+  // of such a file hashes it as it arrives. Without it (plugin tests) every object is whole.
+  void FollowDownloads(std::map<std::string, std::shared_ptr<FetchProgress>> downloads) {
+    downloads_ = std::move(downloads);
+  }
+  // After Install and every download succeeded: the moves PlaceFetched left for later, and
+  // the digests of the payloads that were still arriving.
+  Status Complete();
+  // Whether an Extract unpacked bytes that its download threw away since (it started over):
+  // Install must run again, on the whole objects, in an empty output directory.
+  bool MustInstallAgain() const { return install_again_; }
+
   // The payloads declared so far, by path relative to the output directory.
   const std::map<std::string, DeclaredPayload>& payloads() const { return payloads_; }
   // The objects placed unchanged (PlaceFetched), by path relative to the output directory.
@@ -56,6 +75,10 @@ class StagingInstallContext : public plugin::InstallContext {
  private:
   // Checks `relative_path` and makes its parent directories under the output directory.
   Status PrepareOutputPath(const std::string& relative_path, std::string* full_path);
+  // The download of `object_name` when it is still to be verified; null when it is whole.
+  std::shared_ptr<FetchProgress> Arriving(const std::string& object_name) const;
+  Status Move(const std::string& object_name, const std::string& relative_path,
+              const std::string& to);
 
   Env* const env_;
   const std::string fetch_dir_;
@@ -65,6 +88,21 @@ class StagingInstallContext : public plugin::InstallContext {
   const std::function<bool()> cancelled_;
   std::map<std::string, DeclaredPayload> payloads_;
   std::map<std::string, std::string> placed_;
+
+  std::map<std::string, std::shared_ptr<FetchProgress>> downloads_;
+  struct LaterMove {
+    std::string object_name;
+    std::string relative_path;
+    std::string to;
+  };
+  std::vector<LaterMove> later_moves_;
+  struct LaterDigest {
+    std::string relative_path;
+    bool is_delta = false;
+    std::future<std::pair<Status, PayloadDigest>> result;
+  };
+  std::vector<LaterDigest> later_digests_;
+  bool install_again_ = false;
 };
 
 }  // namespace devserver

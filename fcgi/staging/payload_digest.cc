@@ -1,8 +1,7 @@
 #include "fcgi/staging/payload_digest.h"
 
 #include <Poco/Crypto/DigestEngine.h>
-#include <fcntl.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -44,60 +43,61 @@ int64_t PayloadMetadataSize(std::string_view head) {
 
 namespace {
 
-// Feeds the whole file at `path` to `engine` (its own descriptor, so two engines can read at
-// once); reads the first bytes into *head when it is not null.
-Status HashFile(const std::string& path, const std::function<bool()>& cancelled,
-                Poco::DigestEngine* engine, std::string* head, int64_t* size) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("open " + path, errno);
+// Feeds the object `progress` follows to `engine` as its bytes arrive (a reader of its own, so
+// two engines can read at once), from the first byte again whenever the download starts over;
+// keeps its first bytes in *head when that is not null.
+Status HashFollowing(const std::shared_ptr<FetchProgress>& progress,
+                     const std::function<bool()>& cancelled, Poco::DigestEngine* engine,
+                     std::string* head) {
   std::vector<char> buffer(kReadSize);
-  int64_t total = 0;
-  Status s;
   for (;;) {
-    if (cancelled && cancelled()) {
-      s = Status::Failed("cancelled");
-      break;
+    FollowingReader reader(progress, cancelled);
+    engine->reset();
+    if (head != nullptr) head->clear();
+    Status s;
+    for (uint64_t at = 0;;) {
+      if (cancelled && cancelled()) return Status::Failed("cancelled");
+      size_t n = 0;
+      s = reader.ReadAt(at, buffer.data(), buffer.size(), &n);
+      if (!s.ok() || n == 0) break;
+      if (head != nullptr && head->size() < kHeadSize) {
+        head->append(buffer.data(), std::min<size_t>(n, kHeadSize - head->size()));
+      }
+      engine->update(buffer.data(), n);
+      at += n;
     }
-    const ssize_t n = read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      s = Status::IOError("read " + path, errno);
-      break;
-    }
-    if (n == 0) break;
-    if (head != nullptr && head->size() < kHeadSize) {
-      head->append(buffer.data(), std::min<size_t>(n, kHeadSize - head->size()));
-    }
-    engine->update(buffer.data(), static_cast<size_t>(n));
-    total += n;
+    if (s.ok() || !reader.Restarted()) return s;
   }
-  close(fd);
-  *size = total;
-  return s;
 }
 
 }  // namespace
 
 Status DigestPayload(const std::string& path, const std::function<bool()>& cancelled,
                      PayloadDigest* digest) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return Status::IOError("open " + path, errno);
+  return DigestPayload(FetchProgress::Whole(path, static_cast<uint64_t>(st.st_size)), cancelled,
+                       digest);
+}
+
+Status DigestPayload(const std::shared_ptr<FetchProgress>& progress,
+                     const std::function<bool()>& cancelled, PayloadDigest* digest) {
   // The two digests in two threads: a 2 GiB payload takes about as long as the slower one
-  // (SHA-256) rather than as both, and the file is in the page cache, so reading it twice
-  // costs little.
+  // (SHA-256) rather than as both, and the bytes are in the page cache, so reading them twice
+  // costs little. Following a download, each keeps up with it and only its last bytes are
+  // left to hash when it ends.
   storage::HoldOpenSsl();
   Poco::Crypto::DigestEngine sha1("SHA1");
   Poco::Crypto::DigestEngine sha256("SHA256");
   std::string head;
-  int64_t sha1_size = 0;
-  int64_t sha256_size = 0;
   Status sha1_status;
   std::thread sha1_thread(
-      [&] { sha1_status = HashFile(path, cancelled, &sha1, nullptr, &sha1_size); });
-  Status s = HashFile(path, cancelled, &sha256, &head, &sha256_size);
+      [&] { sha1_status = HashFollowing(progress, cancelled, &sha1, nullptr); });
+  Status s = HashFollowing(progress, cancelled, &sha256, &head);
   sha1_thread.join();
   if (s.ok()) s = sha1_status;
   if (!s.ok()) return s;
-  if (sha1_size != sha256_size) return Status::Failed(path + " changed while it was read");
-  digest->size = sha256_size;
+  digest->size = static_cast<int64_t>(progress->size());
   digest->sha1_base64 = storage::DigestBase64(sha1.digest());
   const Poco::DigestEngine::Digest sha256_bytes = sha256.digest();
   digest->sha256_base64 = storage::DigestBase64(sha256_bytes);

@@ -10,10 +10,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "fcgi/base/status.h"
+#include "fcgi/staging/fetch_progress.h"
 
 namespace devserver {
 
@@ -34,5 +36,11 @@ int64_t PayloadMetadataSize(std::string_view head);
 // takes a second or two): Failed("cancelled") when it says so.
 Status DigestPayload(const std::string& path, const std::function<bool()>& cancelled,
                      PayloadDigest* digest);
+
+// The same for an object still downloading: its bytes are hashed as they arrive, again from the
+// first one if the download starts over, and the digest is ready once the download is verified
+// (or fails with the download's cause).
+Status DigestPayload(const std::shared_ptr<FetchProgress>& progress,
+                     const std::function<bool()>& cancelled, PayloadDigest* digest);
 
 }  // namespace devserver

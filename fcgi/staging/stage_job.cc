@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "fcgi/build/build_ref.h"
 #include "fcgi/metrics/metrics.h"
 #include "fcgi/staging/failure_kind.h"
+#include "fcgi/staging/fetch_progress.h"
 #include "fcgi/staging/install_context.h"
 #include "fcgi/staging/publication.h"
 #include "fcgi/staging/temp_dir.h"
@@ -71,17 +73,37 @@ class StageJob : public storage::FetchObserver {
 
   Status Run();
 
-  // FetchObserver: progress goes to the lease keeper, which writes it with the next renewal.
+  // FetchObserver, called from the downloading thread: progress goes to the lease keeper,
+  // which writes it with the next renewal; what is written goes to the readers that follow the
+  // object being downloaded.
   void OnProgress(uint64_t done, uint64_t /*total*/) override {
     lease_->ticket().SetProgress(done_before_ + static_cast<int64_t>(done));
   }
-  bool Cancelled() override { return lease_->ticket().lost() || IsStopping(deps_); }
+  void OnContiguous(const std::string& path, uint64_t contiguous) override {
+    if (downloading_ != nullptr) downloading_->Advance(path, contiguous);
+  }
+  void OnRestart() override {
+    if (downloading_ != nullptr) downloading_->Restart();
+  }
+  // Also true once Install failed: the downloads it needed are of no use any more.
+  bool Cancelled() override {
+    return lease_->ticket().lost() || IsStopping(deps_) || install_failed_.load();
+  }
 
  private:
+  using Downloads = std::map<std::string, std::shared_ptr<FetchProgress>>;
+
   Status Stage();
   Status Resolve(const plugin::ArtifactPlugin& plugin, std::vector<ObjectInfo>* needed,
                  plugin::BuildFolder* folder);
-  Status Download(const std::vector<ObjectInfo>& needed, const StagingInstallContext& ctx);
+  // Downloads and installs at once (see FetchProgress); the Install whose output is published.
+  Status DownloadAndInstall(const plugin::ArtifactPlugin& plugin,
+                            const std::vector<ObjectInfo>& needed,
+                            const plugin::BuildFolder& folder,
+                            std::unique_ptr<StagingInstallContext>* installed);
+  std::unique_ptr<StagingInstallContext> NewContext(const plugin::BuildFolder& folder);
+  Status Download(const std::vector<ObjectInfo>& needed, const StagingInstallContext& ctx,
+                  const Downloads& downloads);
   // The output files that are `fetched` objects unchanged, by path.
   std::map<std::string, VerbatimSource> VerbatimSources(
       const StagingInstallContext& ctx, const std::vector<ObjectInfo>& fetched) const;
@@ -94,7 +116,9 @@ class StageJob : public storage::FetchObserver {
   BuildRef ref_;
   std::string build_dir_;
   std::unique_ptr<StagingTempDir> temp_;
-  int64_t done_before_ = 0;  // bytes of the objects downloaded before the current one
+  int64_t done_before_ = 0;               // bytes of the objects downloaded before the current one
+  FetchProgress* downloading_ = nullptr;  // the object being downloaded
+  std::atomic<bool> install_failed_{false};
 };
 
 void StageJob::Pause(std::chrono::milliseconds duration) {
@@ -213,7 +237,8 @@ std::map<std::string, VerbatimSource> StageJob::VerbatimSources(
   return sources;
 }
 
-Status StageJob::Download(const std::vector<ObjectInfo>& needed, const StagingInstallContext& ctx) {
+Status StageJob::Download(const std::vector<ObjectInfo>& needed, const StagingInstallContext& ctx,
+                          const Downloads& downloads) {
   // Dead stagers' directories go, after lending this staging their partial downloads.
   TempDirSweep sweep = SweepFor(deps_, claim_.build);
   sweep.own_token = claim_.token;
@@ -235,6 +260,7 @@ Status StageJob::Download(const std::vector<ObjectInfo>& needed, const StagingIn
     const std::string relative = info.name.substr(ref_.object_prefix.size() + 1);
     const std::string path = ctx.FetchedPath(relative);
     const bool resume = adopted.count(StagingInstallContext::FlatName(relative)) != 0;
+    downloading_ = downloads.at(relative).get();
     Status s = resume ? Status::Ok() : temp_->NoteGeneration(path, info.generation);
     bool filled = false;
     if (s.ok() && !resume && deps_.peer_fill != nullptr) {
@@ -242,7 +268,10 @@ Status StageJob::Download(const std::vector<ObjectInfo>& needed, const StagingIn
           deps_.peer_fill->Fetch(ref_.archive_url, ref_.object_prefix, relative, info, path, this);
       if (Cancelled()) return Status::Failed("cancelled");
       filled = fill.ok();
-      if (!filled) DS_LOG(kDebug) << fill.message();
+      if (!filled) {
+        DS_LOG(kDebug) << fill.message();
+        downloading_->Restart();  // whatever the peer sent is not the object
+      }
     }
     if (s.ok() && !filled) s = deps_.store->FetchObject(info, path, this, resume);
     if (!s.ok() && resume && s.code() == Status::Code::kFailed && !Cancelled()) {
@@ -250,12 +279,82 @@ Status StageJob::Download(const std::vector<ObjectInfo>& needed, const StagingIn
       // behind a dead stager's last write): once more, from the first byte.
       DS_LOG(kWarning) << "resumed download of " << info.Url() << " failed (" << s.message()
                        << "); downloading it whole";
+      downloading_->Restart();
       s = deps_.store->Fetch(info, path, this);
     }
     if (!s.ok()) return s;
+    downloading_->Finish(path, Status::Ok());
     done_before_ += static_cast<int64_t>(info.size);
   }
   lease_->ticket().SetProgress(done_before_);
+  return Status::Ok();
+}
+
+std::unique_ptr<StagingInstallContext> StageJob::NewContext(const plugin::BuildFolder& folder) {
+  return std::make_unique<StagingInstallContext>(deps_.env, temp_->fetch_dir(), temp_->out_dir(),
+                                                 folder, ExtractLimitsOf(*deps_.config),
+                                                 [this] { return Cancelled(); });
+}
+
+Status StageJob::DownloadAndInstall(const plugin::ArtifactPlugin& plugin,
+                                    const std::vector<ObjectInfo>& needed,
+                                    const plugin::BuildFolder& folder,
+                                    std::unique_ptr<StagingInstallContext>* installed) {
+  // The plugin installs while the objects download, so unpacking and hashing overlap the
+  // transfer; what it asks of an object still arriving waits for it or is done once it is
+  // verified (StagingInstallContext::FollowDownloads).
+  Downloads downloads;
+  for (const ObjectInfo& info : needed) {
+    downloads[info.name.substr(ref_.object_prefix.size() + 1)] =
+        std::make_shared<FetchProgress>(info.size);
+  }
+  std::unique_ptr<StagingInstallContext> ctx = NewContext(folder);
+  ctx->FollowDownloads(downloads);
+
+  std::mutex mu;
+  bool download_over = false;
+  Status downloaded;
+  std::thread downloader([&] {
+    Status s = Download(needed, *ctx, downloads);
+    {
+      // Recorded before any reader wakes up to it: a failed download is the cause of the
+      // Install failure it brings about.
+      const std::lock_guard<std::mutex> lock(mu);
+      downloaded = s;
+      download_over = true;
+    }
+    for (const auto& [name, progress] : downloads) {
+      if (!progress->verified()) {
+        progress->Finish("", s.ok() ? Status::Failed(name + " was not downloaded") : s);
+      }
+    }
+  });
+  Status s = GuardPlugin(plugin, "Install", [&] { return plugin.Install(claim_.artifact, *ctx); });
+  bool download_failed_first = false;
+  if (!s.ok()) {
+    const std::lock_guard<std::mutex> lock(mu);
+    download_failed_first = download_over && !downloaded.ok();
+    // Unless it failed only because a download started over (it is run again once they end).
+    if (!download_over && !ctx->MustInstallAgain()) install_failed_ = true;
+  }
+  downloader.join();
+  if (download_failed_first) return downloaded;
+  if (!s.ok() && !ctx->MustInstallAgain()) return s;
+  if (!downloaded.ok()) return downloaded;
+  if (ctx->MustInstallAgain()) {
+    // An archive was unpacked from bytes its download then threw away: again, from the whole
+    // objects, into an empty output directory.
+    DS_LOG(kInfo) << claim_.build << " " << claim_.artifact
+                  << ": a download started over while it was unpacked; installing again";
+    s = temp_->ClearOutput();
+    if (!s.ok()) return s;
+    ctx = NewContext(folder);
+    s = GuardPlugin(plugin, "Install", [&] { return plugin.Install(claim_.artifact, *ctx); });
+    if (!s.ok()) return s;
+  }
+  s = ctx->Complete();
+  if (!s.ok()) return s;
+  *installed = std::move(ctx);
   return Status::Ok();
 }
 
@@ -281,17 +380,13 @@ Status StageJob::Stage() {
   if (!s.ok()) return s;
   s = StagingTempDir::Create(deps_.env, build_dir_, claim_.token, claim_.artifact, &temp_);
   if (!s.ok()) return s;
-  StagingInstallContext ctx(deps_.env, temp_->fetch_dir(), temp_->out_dir(), folder,
-                            ExtractLimitsOf(*deps_.config), [this] { return Cancelled(); });
-  s = Download(needed, ctx);
-  if (!s.ok()) return s;
-
-  s = GuardPlugin(*plugin, "Install", [&] { return plugin->Install(claim_.artifact, ctx); });
+  std::unique_ptr<StagingInstallContext> ctx;
+  s = DownloadAndInstall(*plugin, needed, folder, &ctx);
   if (!s.ok()) return s;
   if (Cancelled()) return Status::Failed("cancelled");
   size_t files = 0;
-  s = PublishOutput(deps_.env, deps_.db, claim_, temp_.get(), build_dir_, ctx.payloads(),
-                    VerbatimSources(ctx, needed), &files);
+  s = PublishOutput(deps_.env, deps_.db, claim_, temp_.get(), build_dir_, ctx->payloads(),
+                    VerbatimSources(*ctx, needed), &files);
   if (!s.ok()) return s;
   DS_LOG(kInfo) << "staged " << claim_.build << " " << claim_.artifact << " (" << files
                 << " files, " << done_before_ << " bytes downloaded)";

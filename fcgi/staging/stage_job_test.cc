@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -14,6 +18,47 @@ namespace {
 
 using state::ArtifactState;
 using testing::TestFile;
+
+// Storage whose downloads a test scripts: the listing and metadata of the local directory, the
+// bytes of a download written into its file in the steps the script takes.
+class ScriptedStore : public storage::ArchiveStore {
+ public:
+  using Script = std::function<Status(const storage::ObjectInfo& object, const std::string& dest,
+                                      storage::FetchObserver* observer)>;
+  explicit ScriptedStore(storage::ArchiveStore* local) : local_(local) {}
+  Status List(const std::string& bucket, const std::string& prefix,
+              std::vector<storage::ObjectInfo>* objects) override {
+    return local_->List(bucket, prefix, objects);
+  }
+  Status Stat(const std::string& bucket, const std::string& name,
+              storage::ObjectInfo* info) override {
+    return local_->Stat(bucket, name, info);
+  }
+  Status ReadSmall(const std::string& bucket, const std::string& name, size_t max_bytes,
+                   std::string* contents) override {
+    return local_->ReadSmall(bucket, name, max_bytes, contents);
+  }
+  Status FetchObject(const storage::ObjectInfo& object, const std::string& dest,
+                     storage::FetchObserver* observer, bool resume) override {
+    if (script) return script(object, dest, observer);
+    return local_->FetchObject(object, dest, observer, resume);
+  }
+  // Writes `bytes` at `offset` of `dest` and tells `observer` the prefix is that long.
+  static void Put(const std::string& dest, uint64_t offset, const std::string& bytes,
+                  storage::FetchObserver* observer) {
+    std::fstream out(dest, std::ios::in | std::ios::out | std::ios::binary);
+    if (!out) out.open(dest, std::ios::out | std::ios::binary);
+    out.seekp(static_cast<std::streamoff>(offset));
+    out << bytes;
+    out.close();
+    observer->OnContiguous(dest, offset + bytes.size());
+  }
+
+  Script script;
+
+ private:
+  storage::ArchiveStore* const local_;
+};
 
 class StageJobTest : public StagingUnitTest {
  protected:
@@ -121,6 +166,131 @@ TEST_F(StageJobTest, LongExtractionKeepsTheClaim) {
   EXPECT_EQ(stolen, 0);
   EXPECT_EQ(StatusOf("autotest").attempts, 1);
   EXPECT_EQ(Read("autotest/t11/control"), "x");
+}
+
+// The files a staging has unpacked so far into its private output directory.
+std::vector<std::string> Unpacked(const std::string& build_dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(build_dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string path = it->path().string();
+    const size_t out = path.find("/out/");
+    if (path.find("/.staging-") != std::string::npos && out != std::string::npos &&
+        it->is_regular_file()) {
+      found.push_back(path.substr(out + 5));
+    }
+  }
+  return found;
+}
+
+bool Has(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// A cold staging is not its download followed by its unpacking: the archive is unpacked as its
+// bytes arrive. The download here stops half-way until the first member is on disk.
+TEST_F(StageJobTest, AnArchiveIsUnpackedWhileItsDownloadIsStillArriving) {
+  std::string noise;  // incompressible, so the archive is as long as its members
+  uint64_t x = 42;
+  for (int i = 0; i < (3 << 20); ++i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    noise.push_back(static_cast<char>(x >> 56));
+  }
+  testing::ArchiveOptions bzip2;
+  bzip2.compression = testing::Compression::kBzip2;
+  const std::string archive = dir_.Sub("archive/bucket/") + kFolder + "/test_suites.tar.bz2";
+  ASSERT_EQ(testing::WriteTestArchive(archive,
+                                      {TestFile("autotest/test_suites/control.bvt", "suite"),
+                                       TestFile("autotest/test_suites/padding", noise)},
+                                      bzip2),
+            "");
+  std::ifstream in(archive, std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  ASSERT_GT(bytes.size(), 2U << 20);
+
+  ScriptedStore scripted(store_.get());
+  bool unpacked_while_arriving = false;
+  scripted.script = [&](const storage::ObjectInfo&, const std::string& dest,
+                        storage::FetchObserver* observer) {
+    const size_t half = bytes.size() / 2;  // past bzip2's first 900 kB block
+    ScriptedStore::Put(dest, 0, bytes.substr(0, half), observer);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(unpacked_while_arriving =
+                 Has(Unpacked(BuildDir()), "autotest/test_suites/control.bvt")) &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ScriptedStore::Put(dest, half, bytes.substr(half), observer);
+    return Status::Ok();
+  };
+  deps_.store = &scripted;
+  Want({"test_suites"});
+  Status s = RunStageJob(deps_, MustClaim(alice_));
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(unpacked_while_arriving);
+  EXPECT_EQ(Read("autotest/test_suites/control.bvt"), "suite");
+  EXPECT_EQ(Read("autotest/test_suites/padding"), noise);
+}
+
+// Bytes a download throws away (a peer's copy that failed its checksum, a resumed file that did
+// not add up) must not be published even when they were already unpacked: the artifact is
+// installed again from the object as verified.
+TEST_F(StageJobTest, AnArchiveUnpackedFromBytesItsDownloadThrewAwayIsUnpackedAgain) {
+  const std::string object = dir_.Sub("archive/bucket/") + kFolder + "/autotest.tar";
+  const std::string impostor = dir_.Sub("impostor.tar");
+  ASSERT_EQ(testing::WriteTestArchive(impostor, {TestFile("autotest/wrong/control", "bad")},
+                                      testing::ArchiveOptions()),
+            "");
+  PutArchive("autotest.tar", {TestFile("autotest/right/control", "ok!")});
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  };
+  const std::string good = read(object);
+  const std::string bad = read(impostor);
+  ASSERT_EQ(good.size(), bad.size());
+
+  ScriptedStore scripted(store_.get());
+  bool bad_was_unpacked = false;
+  scripted.script = [&](const storage::ObjectInfo&, const std::string& dest,
+                        storage::FetchObserver* observer) {
+    ScriptedStore::Put(dest, 0, bad, observer);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(bad_was_unpacked = Has(Unpacked(BuildDir()), "autotest/wrong/control")) &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    observer->OnRestart();
+    ScriptedStore::Put(dest, 0, good, observer);
+    return Status::Ok();
+  };
+  deps_.store = &scripted;
+  Want({"autotest"});
+  Status s = RunStageJob(deps_, MustClaim(alice_));
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(bad_was_unpacked);
+  EXPECT_EQ(Read("autotest/right/control"), "ok!");
+  EXPECT_EQ(Entries(), std::vector<std::string>{"autotest/right/control"});
+}
+
+// A download that fails while its archive is being unpacked fails the artifact with the
+// download's cause, not the unpacking's.
+TEST_F(StageJobTest, ADownloadFailingUnderAnExtractionIsTheCause) {
+  PutArchive("autotest.tar", {TestFile("autotest/a/control", std::string(64 << 10, 'a'))});
+  ScriptedStore scripted(store_.get());
+  scripted.script = [&](const storage::ObjectInfo& info, const std::string& dest,
+                        storage::FetchObserver* observer) {
+    ScriptedStore::Put(dest, 0, std::string(4096, '\0'), observer);
+    return Status::Failed(info.Url() + ": received 4096 bytes, GCS says the object has more");
+  };
+  deps_.store = &scripted;
+  Want({"autotest"});
+  Status s = RunStageJob(deps_, MustClaim(alice_));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(StatusOf("autotest").error.find("received 4096 bytes"), std::string::npos)
+      << StatusOf("autotest").error;
+  EXPECT_TRUE(HiddenEntries().empty());
 }
 
 // Publication renames inside the state's write transaction, which every worker's lease

@@ -133,6 +133,12 @@ Status StagingTempDir::NoteGeneration(const std::string& fetch_path, int64_t gen
   return WriteSmallFile(env_, fetch_path + kGenerationSuffix, std::to_string(generation) + "\n");
 }
 
+Status StagingTempDir::ClearOutput() {
+  Status s = env_->RemoveTree(out_dir());
+  if (s.ok()) s = env_->MakeDirectory(out_dir(), 0755, nullptr);
+  return s;
+}
+
 Status StagingTempDir::Remove() { return env_->RemoveTree(path_); }
 
 BuildTrash::BuildTrash(Env* env, std::string build_dir, const state::Owner& owner)

@@ -44,6 +44,8 @@ class StagingTempDir {
   // Records which generation of an object the download at `fetch_path` is of, before any
   // of its bytes arrive.
   Status NoteGeneration(const std::string& fetch_path, int64_t generation);
+  // Empties the output directory, for an Install that must start again.
+  Status ClearOutput();
   // Deletes the directory and everything in it.
   Status Remove();
 

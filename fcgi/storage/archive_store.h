@@ -43,6 +43,15 @@ class FetchObserver {
   virtual void OnProgress(uint64_t done, uint64_t total) = 0;
   // Polled between chunks; true stops the fetch with a Failed("... cancelled") status.
   virtual bool Cancelled() { return false; }
+  // Bytes [0, contiguous) of the object are written to `path`, the download's working file
+  // (which may be renamed to the destination once verified), so readers can follow the
+  // download. Not yet verified: see OnRestart. A store may never call it.
+  virtual void OnContiguous(const std::string& path, uint64_t contiguous) {
+    (void)path;
+    (void)contiguous;
+  }
+  // What OnContiguous reported is void: the download starts again from the first byte.
+  virtual void OnRestart() {}
 };
 
 class ArchiveStore {

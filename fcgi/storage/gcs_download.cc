@@ -57,11 +57,15 @@ class StreamDownload : public RangeSink {
   Status Take(uint64_t /*offset*/, const char* data, size_t n) override {
     checksum_.Update(data, n);
     Status s = file_.Append(data, n);
-    if (s.ok() && observer_ != nullptr) observer_->OnProgress(file_.size(), object_.size);
+    if (s.ok() && observer_ != nullptr) {
+      observer_->OnContiguous(dest_path_, file_.size());
+      observer_->OnProgress(file_.size(), object_.size);
+    }
     return s;
   }
 
   Status StartOver() override {
+    if (observer_ != nullptr) observer_->OnRestart();
     Status s = file_.Truncate();
     if (s.ok()) s = file_.Reserve(object_.size);
     checksum_.Reset();
@@ -80,7 +84,10 @@ class StreamDownload : public RangeSink {
   Status OpenToResume() {
     Status s = file_.OpenToKeep(dest_path_);
     if (!s.ok()) return s;
-    if (file_.size() > object_.size) return file_.Truncate();
+    if (file_.size() > object_.size) {
+      if (observer_ != nullptr) observer_->OnRestart();
+      return file_.Truncate();
+    }
     std::vector<char> chunk(kBufferSize);
     for (uint64_t at = 0; at < file_.size();) {
       const ssize_t n =
@@ -94,7 +101,10 @@ class StreamDownload : public RangeSink {
     if (file_.size() > 0) {
       DS_LOG(kInfo) << url_ << ": resuming a download at byte " << file_.size() << " of "
                     << object_.size;
-      if (observer_ != nullptr) observer_->OnProgress(file_.size(), object_.size);
+      if (observer_ != nullptr) {
+        observer_->OnContiguous(dest_path_, file_.size());
+        observer_->OnProgress(file_.size(), object_.size);
+      }
     }
     return Status::Ok();
   }

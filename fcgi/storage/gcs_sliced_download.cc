@@ -35,7 +35,8 @@ class SlicedDownload {
         env_(client->options().env != nullptr ? client->options().env : Env::Default()),
         file_(env_),
         slices_(PlanSlices(object.size, client->options().slice_size)),
-        crcs_(slices_.size(), 0) {}
+        crcs_(slices_.size(), 0),
+        written_(slices_.size()) {}
 
   Status Run() {
     Status s = file_.Open(part_path_);
@@ -56,7 +57,7 @@ class SlicedDownload {
   // What one slice's RangeFetch writes into: its place in the file, and its CRC.
   class SliceSink : public RangeSink {
    public:
-    explicit SliceSink(SlicedDownload* download) : download_(download) {}
+    SliceSink(SlicedDownload* download, size_t index) : download_(download), index_(index) {}
     Status Take(uint64_t offset, const char* data, size_t n) override {
       crc_ = Crc32cExtend(crc_, data, n);
       Status s =
@@ -67,6 +68,9 @@ class SlicedDownload {
       (void)sync_file_range(download_->file_.fd(), static_cast<off_t>(offset),
                             static_cast<off_t>(n), SYNC_FILE_RANGE_WRITE);
       download_->done_.fetch_add(n, std::memory_order_relaxed);
+      // A slice is written front to back (a retry resumes where it stopped).
+      download_->written_[index_].store(offset + n - download_->slices_[index_].begin,
+                                        std::memory_order_release);
       return Status::Ok();
     }
     Status StartOver() override {
@@ -76,6 +80,7 @@ class SlicedDownload {
 
    private:
     SlicedDownload* const download_;
+    const size_t index_;
     uint32_t crc_ = 0;
   };
 
@@ -101,7 +106,10 @@ class SlicedDownload {
         lock.unlock();
         if (observer_ != nullptr) {
           const uint64_t done = done_.load(std::memory_order_relaxed);
-          if (done != reported) observer_->OnProgress(done, object_.size);
+          if (done != reported) {
+            observer_->OnContiguous(part_path_, Contiguous());
+            observer_->OnProgress(done, object_.size);
+          }
           reported = done;
           if (!cancelled && observer_->Cancelled()) {
             cancelled = true;
@@ -113,14 +121,26 @@ class SlicedDownload {
     }
     for (std::thread& t : workers) t.join();
     if (cancelled) return Status::Failed(object_.Url() + ": cancelled");
+    if (error_.ok() && observer_ != nullptr) observer_->OnContiguous(part_path_, object_.size);
     return error_;
+  }
+
+  // How far the file is written without a gap: the whole slices in front, and what the first
+  // unfinished one has of its front.
+  uint64_t Contiguous() const {
+    for (size_t i = 0; i < slices_.size(); ++i) {
+      const uint64_t length = slices_[i].end - slices_[i].begin;
+      const uint64_t written = written_[i].load(std::memory_order_acquire);
+      if (written < length) return slices_[i].begin + written;
+    }
+    return object_.size;
   }
 
   void Work() {
     for (;;) {
       const size_t i = next_slice_.fetch_add(1);
       if (i >= slices_.size() || stop_.Cancelled()) break;
-      SliceSink sink(this);
+      SliceSink sink(this, i);
       RangeFetch fetch(client_, object_, object_.generation, slices_[i].begin, slices_[i].end,
                        &sink, &stop_, kSliceBufferSize);
       fetch.RetryStalls();
@@ -162,7 +182,8 @@ class SlicedDownload {
   Env* const env_;
   ObjectFile file_;
   const std::vector<Slice> slices_;
-  std::vector<uint32_t> crcs_;  // each written by the thread that fetched the slice
+  std::vector<uint32_t> crcs_;                  // each written by the thread that fetched the slice
+  std::vector<std::atomic<uint64_t>> written_;  // bytes of each slice's front on disk
   std::atomic<size_t> next_slice_{0};
   std::atomic<uint64_t> done_{0};
   StopFlag stop_;

@@ -1,5 +1,6 @@
 // Cluster mode end to end: three instances on loopback, each started with the same --peer
 // list, one fake GCS behind them all. nginx routes each build to its owner by consistent hash.
+#include <Poco/Crypto/DigestEngine.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,8 @@
 
 #include "fcgi/base/fs.h"
 #include "fcgi/cluster/peer_ring.h"
+#include "fcgi/storage/object_checksum.h"
+#include "fcgi/storage/openssl_lifetime.h"
 #include "tests/integration/staging_fixture.h"
 
 namespace devserver::testing {
@@ -297,6 +300,20 @@ TEST_F(ClusterTest, AReturningOwnerFillsFromThePeerThatHeldItsBuildsAndCatchesAC
   EXPECT_EQ(fetched(intact, "stateful.tgz"), 0u);
   EXPECT_EQ(fetched(corrupted, corrupted.FullName()), 1u) << "the corrupt copy was not refetched";
   EXPECT_EQ(fetched(corrupted, "stateful.tgz"), 0u);
+  // The payload's hashes, taken while it arrived, are of GCS's bytes, not of the corrupt copy
+  // hashed first: what an update check tells a device to expect.
+  for (const FakeBuild* b : {&intact, &corrupted}) {
+    std::string recorded;
+    RunProgram(
+        {"/usr/bin/sqlite3", "-readonly", "-cmd", ".timeout 5000",
+         hosts_[owner]->state_dir() + "/state.db",
+         "SELECT sha256 FROM files WHERE build = '" + b->folder + "' AND path = 'update.gz'"},
+        &recorded);
+    storage::HoldOpenSsl();
+    Poco::Crypto::DigestEngine sha256("SHA256");
+    sha256.update(b->full);
+    EXPECT_EQ(recorded, storage::DigestBase64(sha256.digest()) + "\n") << b->folder;
+  }
   // Archives unpacked on staging are no object on disk: always from GCS.
   EXPECT_EQ(fetched(intact, "test_suites.tar.bz2"), 1u);
   EXPECT_GE(MetricOf(owner, "devserver_peer_fills_total{result=\"filled\"}"), 3);
