@@ -21,7 +21,7 @@ class FetchProgressTest : public ::testing::Test {
  protected:
   // Writes `bytes` as the download's working file `name`; returns its path.
   std::string Write(const std::string& name, const std::string& bytes) {
-    const std::string path = dir_.Sub(name);
+    std::string path = dir_.Sub(name);
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
     return path;
   }
