@@ -4,8 +4,10 @@
 // and one of its artifacts the core asks it two things:
 //   1. Resolve: which objects of the build's storage folder the artifact is made of
 //      (given the folder's object names: the UPLOADED manifest, else a listing);
-//   2. Install: turn those objects, already downloaded and verified by the core, into the
-//      artifact's files under a private output directory.
+//   2. Install: turn those objects, downloaded and verified by the core, into the artifact's
+//      files under a private output directory. Install runs while the objects still download,
+//      so that unpacking and hashing overlap the transfer; the InstallContext hides that: every
+//      call behaves as if the objects were already whole (see each call for when it waits).
 // The core does everything else: claiming, downloading, checksums, retries, progress, moving
 // the output into the static root atomically, recording it as staged, and answering HTTP.
 // Plugins see no SQLite, no HTTP, no worker pool: only this header.
@@ -62,8 +64,9 @@ struct ExtractRequest {
 class InstallContext {
  public:
   virtual ~InstallContext() = default;
-  // The downloaded, verified copy of `object_name` (one Resolve returned). The plugin may
-  // rename it into the output directory; it must not modify it in place.
+  // Where the core downloads `object_name` (one Resolve returned); the object may still be
+  // arriving there during Install, so a plugin neither reads nor moves it itself (it uses
+  // PlaceFetched and Extract) and never modifies it.
   virtual std::string FetchedPath(const std::string& object_name) const = 0;
   // The artifact's files go here, at their paths relative to the build directory
   // ("update.gz", "au/<build>_nton/update.gz"). Everything in it is published.
@@ -72,7 +75,8 @@ class InstallContext {
   // names the same objects that were fetched.
   virtual const BuildFolder& folder() const = 0;
   // Moves the fetched copy of `object_name` to `relative_path` under OutputDir(), making the
-  // directories on the way. Plugins make no file-system calls of their own: the core does
+  // directories on the way; an object still arriving is moved once it is verified (before
+  // anything is published). Plugins make no file-system calls of their own: the core does
   // them (through the seam its fault tests use), and its errors name the paths.
   virtual Status PlaceFetched(const std::string& object_name, const std::string& relative_path) = 0;
   // Creates the symbolic link `relative_path` under OutputDir() pointing at `target` as given
@@ -83,12 +87,15 @@ class InstallContext {
   // "..", escaping or traversed links, hard links, special files, duplicates, encryption and
   // blown budgets (bytes, entries, ratio, time) fail the whole archive with the reason;
   // setuid/setgid bits and ownership are dropped. An include selector that matches nothing is
-  // an error naming it. Plugins never open archives themselves.
+  // an error naming it. Plugins never open archives themselves. A tar still arriving is
+  // unpacked as its bytes come (a zip waits for all of them); Extract returns once the archive
+  // is verified, and fails with the download's cause when its download fails.
   virtual Status Extract(const ExtractRequest& request) = 0;
   // Declares that the output file `relative_path` is an update payload a device may be sent,
   // a delta or a full image. Before the artifact is published the core records what an
   // update check tells the device about it (size, hashes, the payload header's metadata
-  // size, delta or not), so no answer ever reads the payload. The file must exist.
+  // size, delta or not), so no answer ever reads the payload. The file must exist, or be
+  // PlaceFetched there: a payload still arriving is hashed as it arrives.
   virtual Status DeclarePayload(const std::string& relative_path, bool is_delta) = 0;
 };
 
