@@ -137,6 +137,55 @@ TEST_F(StagingTest, KilledStagerIsTakenOverByAnotherWorker) {
   EXPECT_EQ(Sql("SELECT attempts FROM artifacts WHERE artifact = 'full_payload'"), "2");
 }
 
+// A stager killed while the slices of a big object are in flight: the next stager takes the
+// claim over and downloads the object again, whole (slices are not resumed across stagers: what
+// reached disk of each slice is not recorded). So GCS sends at most the killed stager's part
+// plus the object once more, and the file served is the object.
+class SlicedStagingTest : public StagingTest {
+  void ConfigureService(ServiceProcess::Options* options) override {
+    options->extra_flags.insert(options->extra_flags.end(),
+                                {"--slice-threshold=1M", "--slice-size=1M", "--max-slices=4"});
+  }
+};
+
+TEST_F(SlicedStagingTest, AStagerKilledMidSlicesIsTakenOverAndTheObjectFetchedWholeAgain) {
+  const uint64_t size = 8 << 20;
+  FakeBuild b = PutBuild("R99-102.0.0", size);
+  fake_->SetPace(1 << 20);  // 1 MiB/s per connection: 2 s for the whole object on 4 slices
+  auto first =
+      std::async(std::launch::async, [&] { return Get("/download?archive_url=" + b.Url()); });
+  std::string owner;
+  uint64_t sent_before_kill = 0;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        owner =
+            Sql("SELECT owner_pid FROM artifacts WHERE artifact = 'full_payload' AND state = "
+                "'staging'");
+        const fakegcs::ObjectCounters c = fake_->Counters().Of(b.Key(b.FullName()));
+        sent_before_kill = c.media_bytes;
+        return !owner.empty() && c.media >= 4 && c.media_bytes >= (2u << 20);
+      },
+      10000))
+      << service_.Log();
+  ASSERT_EQ(owner.find_first_not_of("0123456789"), std::string::npos) << owner;
+  ASSERT_EQ(kill(std::stoi(owner), SIGKILL), 0);
+  (void)first.get();  // 502 if its request ran in the killed worker; Success otherwise
+  fake_->SetPace(0);
+
+  HttpResult again = Get("/download?archive_url=" + b.Url());
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.body, "Success");
+  EXPECT_EQ(Static(b, "update.gz"), b.full);
+  const fakegcs::ObjectCounters c = fake_->Counters().Of(b.Key(b.FullName()));
+  EXPECT_LT(sent_before_kill, size);  // the kill came mid-object
+  // The killed stager's slices were cut by the kill, so the fake counted at most what it had
+  // begun to send then plus a slice per connection in flight; then the object once more.
+  EXPECT_GE(c.media_bytes, size);
+  EXPECT_LE(c.media_bytes, sent_before_kill + 4 * (1u << 20) + size);
+  EXPECT_EQ(Sql("SELECT attempts FROM artifacts WHERE artifact = 'full_payload'"), "2");
+  EXPECT_TRUE(TempEntries(b, "full_payload").empty());
+}
+
 TEST_F(StagingTest, StagingOutlivesTheClientThatAskedForIt) {
   FakeBuild b = PutBuild("R99-102.0.0");
   fake_->AddFault(b.Key(b.FullName()), Fault().PaceBps(4 << 20));  // about half a second
