@@ -181,7 +181,7 @@ TEST_F(SlicedStagingTest, AStagerKilledMidSlicesIsTakenOverAndTheObjectFetchedWh
   // The killed stager's slices were cut by the kill, so the fake counted at most what it had
   // begun to send then plus a slice per connection in flight; then the object once more.
   EXPECT_GE(c.media_bytes, size);
-  EXPECT_LE(c.media_bytes, sent_before_kill + 4 * (1u << 20) + size);
+  EXPECT_LE(c.media_bytes, sent_before_kill + (uint64_t{4} << 20) + size);
   EXPECT_EQ(Sql("SELECT attempts FROM artifacts WHERE artifact = 'full_payload'"), "2");
   EXPECT_TRUE(TempEntries(b, "full_payload").empty());
 }
