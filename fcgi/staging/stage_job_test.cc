@@ -60,8 +60,35 @@ class ScriptedStore : public storage::ArchiveStore {
   storage::ArchiveStore* const local_;
 };
 
+// The files a staging has unpacked so far into its private output directory.
+std::vector<std::string> Unpacked(const std::string& build_dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(build_dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string path = it->path().string();
+    const size_t out = path.find("/out/");
+    if (path.find("/.staging-") != std::string::npos && out != std::string::npos &&
+        it->is_regular_file()) {
+      found.push_back(path.substr(out + 5));
+    }
+  }
+  return found;
+}
+
 class StageJobTest : public StagingUnitTest {
  protected:
+  // Polls for a staging's private output to hold `relative`: whether it did within 10 s.
+  bool UnpackedWithin10s(const std::string& relative) const {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      const std::vector<std::string> files = Unpacked(BuildDir());
+      if (std::find(files.begin(), files.end(), relative) != files.end()) return true;
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
   const std::string kPayloadName = "chromeos_R1-1.0.0_board_full_dev.bin";
   const std::string kPayload = std::string(300 << 10, 'p');
 
@@ -168,26 +195,6 @@ TEST_F(StageJobTest, LongExtractionKeepsTheClaim) {
   EXPECT_EQ(Read("autotest/t11/control"), "x");
 }
 
-// The files a staging has unpacked so far into its private output directory.
-std::vector<std::string> Unpacked(const std::string& build_dir) {
-  std::vector<std::string> found;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(build_dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    const std::string path = it->path().string();
-    const size_t out = path.find("/out/");
-    if (path.find("/.staging-") != std::string::npos && out != std::string::npos &&
-        it->is_regular_file()) {
-      found.push_back(path.substr(out + 5));
-    }
-  }
-  return found;
-}
-
-bool Has(const std::vector<std::string>& names, const std::string& name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
 // A cold staging is not its download followed by its unpacking: the archive is unpacked as its
 // bytes arrive. The download here stops half-way until the first member is on disk.
 TEST_F(StageJobTest, AnArchiveIsUnpackedWhileItsDownloadIsStillArriving) {
@@ -215,12 +222,7 @@ TEST_F(StageJobTest, AnArchiveIsUnpackedWhileItsDownloadIsStillArriving) {
                         storage::FetchObserver* observer) {
     const size_t half = bytes.size() / 2;  // past bzip2's first 900 kB block
     ScriptedStore::Put(dest, 0, bytes.substr(0, half), observer);
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!(unpacked_while_arriving =
-                 Has(Unpacked(BuildDir()), "autotest/test_suites/control.bvt")) &&
-           std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    unpacked_while_arriving = UnpackedWithin10s("autotest/test_suites/control.bvt");
     ScriptedStore::Put(dest, half, bytes.substr(half), observer);
     return Status::Ok();
   };
@@ -256,11 +258,7 @@ TEST_F(StageJobTest, AnArchiveUnpackedFromBytesItsDownloadThrewAwayIsUnpackedAga
   scripted.script = [&](const storage::ObjectInfo&, const std::string& dest,
                         storage::FetchObserver* observer) {
     ScriptedStore::Put(dest, 0, bad, observer);
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!(bad_was_unpacked = Has(Unpacked(BuildDir()), "autotest/wrong/control")) &&
-           std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    bad_was_unpacked = UnpackedWithin10s("autotest/wrong/control");
     observer->OnRestart();
     ScriptedStore::Put(dest, 0, good, observer);
     return Status::Ok();
