@@ -2,7 +2,12 @@
 // `devserverctl gc` and the workers' janitors against the real state file.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "tests/integration/staging_fixture.h"
 
@@ -175,6 +180,53 @@ TEST_F(AutomaticEvictionTest, TheLeastRecentlyUsedBuildGoesWhenTheCacheOutgrowsI
   EXPECT_EQ(IsStaged(first), "False");
   EXPECT_EQ(IsStaged(second), "True");
   EXPECT_TRUE(Static(second, "update.gz") == second.full);
+}
+
+// An evictor killed after it hid a build's tree and before it removed it (a worker's SIGKILL,
+// the OOM killer) leaves a hidden tree nobody removes; the next janitor round, of any worker,
+// removes it.
+class KilledEvictorTest : public EvictionTest {
+ protected:
+  void ConfigureService(ServiceProcess::Options* options) override {
+    for (const char* flag :
+         {"--eviction-interval=1", "--eviction-grace=0", "--max-cache-size=3M"}) {
+      options->extra_flags.push_back(flag);
+    }
+    options->extra_flags.push_back("--test-faults=" + faults_.Sub("faults"));
+  }
+  std::string FaultsLog() {
+    std::ifstream in(faults_.Sub("faults.log"));
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  TempDir faults_{"devserver-evictor-faults"};
+};
+
+TEST_F(KilledEvictorTest, AHiddenTreeWhoseEvictorDiedIsRemovedByAnotherWorker) {
+  // The first removal of a hidden tree sleeps 60 s before it starts: its evictor dies there.
+  std::ofstream(faults_.Sub("faults")) << "remove .evicting- none delay_ms=60000 count=1\n";
+  FakeBuild first = StageBuild("R5-1.0.0");  // about 2 MiB staged: within the budget
+  StageBuild("R6-1.0.0");                    // about 4 MiB: over it, so the first goes
+  std::string hidden;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        if (FaultsLog().find(".evicting-") == std::string::npos) return false;
+        for (const std::string& name : HiddenInStaticRoot()) {
+          if (name.rfind(".evicting-", 0) == 0) hidden = name;
+        }
+        return !hidden.empty();
+      },
+      15000))
+      << service_.Log();
+  const pid_t evictor = std::atoi(hidden.c_str() + std::strlen(".evicting-"));
+  ASSERT_GT(evictor, 0) << hidden;
+  ASSERT_EQ(kill(evictor, SIGKILL), 0);
+  const std::string path = service_.state_dir() + "/static/" + hidden;
+  EXPECT_TRUE(PollUntil([&] { return !std::filesystem::exists(path); }, 10000))
+      << hidden << " is still there\n"
+      << service_.Log();
+  EXPECT_NE(service_.Log().find("trees of interrupted evictions"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(BuildDir(first)));
+  EXPECT_EQ(IsStaged(first), "False");
 }
 
 }  // namespace
