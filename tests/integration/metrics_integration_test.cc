@@ -128,7 +128,9 @@ TEST_F(MetricsTest, CountsAreSummedOverWorkersAndSurviveAKilledWorkerAndAReload)
   CheckHealth(5);
   text = Metrics();
   EXPECT_EQ(ValueOf(text, kCheckHealthOk), before_test + kRequests + 5);
-  EXPECT_EQ(ValueOf(text, "devserver_worker_restarts_total"), 1);
+  // (Once seen at 2 under a loaded CI-like run, not reproduced since: the log says which
+  // worker of the new generation ended and how.)
+  EXPECT_EQ(ValueOf(text, "devserver_worker_restarts_total"), 1) << service_.Log();
   // The three /metrics reads before this one were counted too, under their own endpoint (a
   // request is counted once answered).
   EXPECT_EQ(ValueOf(text, "devserver_http_requests_total{endpoint=\"/metrics\",code=\"200\"}"), 3);
