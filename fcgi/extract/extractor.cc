@@ -179,9 +179,10 @@ class Extraction {
   int64_t archive_bytes_ = 0;
   ExtractStats stats_;
 
-  UniqueFd archive_fd_;      // a zip's, before archive_, which reads it until freed
-  std::vector<char> block_;  // what the read callback last gave libarchive
-  uint64_t position_ = 0;    // of the read callback in the input
+  UniqueFd archive_fd_;  // a zip's, before archive_, which reads it until freed
+  // The read callback hands libarchive one block of the input at a time, from here.
+  std::vector<char> block_ = std::vector<char>(kReadBlockBytes);
+  uint64_t position_ = 0;  // of the read callback in the input
   Status input_error_;
   // Zip names stored with backslashes, as libarchive gives them ('/' instead) -> as stored.
   std::map<std::string, std::string> zip_backslashed_;
@@ -284,7 +285,6 @@ Status Extraction::ArchiveError(const char* fallback) const {
 
 la_ssize_t Extraction::ReadInput(archive* a, void* self, const void** block) {
   auto* x = static_cast<Extraction*>(self);
-  x->block_.resize(kReadBlockBytes);
   size_t got = 0;
   x->input_error_ = x->input_->ReadAt(x->position_, x->block_.data(), x->block_.size(), &got);
   if (!x->input_error_.ok()) {

@@ -1,12 +1,11 @@
 // The facts an update check reports, against the protocol's published fixtures.
 #include "fcgi/staging/payload_digest.h"
 
+#include <Poco/AtomicCounter.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "tests/support/temp_dir.h"
 
@@ -85,27 +84,28 @@ TEST_F(PayloadDigestTest, CancellationStopsTheRead) {
   EXPECT_EQ(s.message(), "cancelled");
 }
 
-// Poco 1.11 counts its OpenSSL initializers and frees OpenSSL's lock array when the count
-// drops to zero: stagers digesting at once crossed zero together and freed it twice (a worker's
-// SIGSEGV, found by the chaos run). Each digest now keeps the count above zero.
-TEST_F(PayloadDigestTest, ManyStagersDigestingAtOnceAllGetTheirDigests) {
+}  // namespace
+}  // namespace devserver
+
+// Poco 1.11's count of live OpenSSL initializers, private to its class: read through the
+// symbol, for the one test below (Debian 12's libpococrypto80).
+extern Poco::AtomicCounter poco_openssl_initializers __asm__(
+    "_ZN4Poco6Crypto18OpenSSLInitializer3_rcE");
+
+namespace devserver {
+namespace {
+
+// Poco 1.11 frees OpenSSL's lock array whenever that count drops to zero; stagers digesting at
+// once crossed zero together and freed it twice (a worker's SIGSEGV, found by the chaos run).
+// The race is too narrow to hit on demand, so the test checks what prevents it: after a digest,
+// whose engines are gone, the count is still above zero.
+TEST_F(PayloadDigestTest, OpenSslStaysInitializedAfterADigestEnds) {
   const std::string path = dir_.Sub("payload");
   std::ofstream(path, std::ios::binary) << "Developers, developers, developers!\n";
-  std::vector<std::thread> stagers;
-  std::vector<int> right(8, 0);
-  for (size_t t = 0; t < right.size(); ++t) {
-    stagers.emplace_back([&, t] {
-      for (int i = 0; i < 500; ++i) {
-        PayloadDigest d;
-        if (DigestPayload(path, nullptr, &d).ok() &&
-            d.sha1_base64 == "kGcOinJ0vA8vdYX53FN0F5BdwfY=") {
-          ++right[t];
-        }
-      }
-    });
-  }
-  for (std::thread& t : stagers) t.join();
-  for (int n : right) EXPECT_EQ(n, 500);
+  PayloadDigest d;
+  ASSERT_TRUE(DigestPayload(path, nullptr, &d).ok());
+  EXPECT_EQ(d.sha1_base64, "kGcOinJ0vA8vdYX53FN0F5BdwfY=");
+  EXPECT_GE(poco_openssl_initializers.value(), 1);
 }
 
 TEST_F(PayloadDigestTest, AMissingFileSaysWhich) {
