@@ -7,16 +7,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "fcgi/base/env.h"
 #include "fcgi/extract/member_path.h"
+#include "fcgi/extract/parallel_bzip2.h"
 #include "fcgi/extract/zip_directory.h"
 
 namespace devserver::extract {
@@ -102,6 +105,11 @@ int64_t SaturatingMul(int64_t a, int64_t b) {
   return product;
 }
 
+int Bzip2Threads(const ExtractLimits& limits) {
+  if (limits.bzip2_threads > 0) return limits.bzip2_threads;
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+}
+
 // Member names are UTF-8 in pax headers and flagged zips, and libarchive converts them to the
 // thread's locale, which in the service is "C": non-ASCII names would come out unreadable.
 // uselocale() switches only this thread, for the extraction; ustar names and unflagged zip
@@ -163,6 +171,8 @@ class Extraction {
   // libarchive's read and skip callbacks over input_: a failure is kept for the message.
   static la_ssize_t ReadInput(archive* a, void* self, const void** block);
   static la_int64_t SkipInput(archive* a, void* self, la_int64_t request);
+  // The read callback over bzip2_, when it decodes the input.
+  static la_ssize_t ReadDecoded(archive* a, void* self, const void** block);
   // What an archive error is about: the input's own failure (a download that failed or started
   // over, a cancellation) when there was one.
   Status ArchiveError(const char* fallback) const;
@@ -186,6 +196,7 @@ class Extraction {
   Status input_error_;
   // Zip names stored with backslashes, as libarchive gives them ('/' instead) -> as stored.
   std::map<std::string, std::string> zip_backslashed_;
+  std::unique_ptr<ParallelBzip2Reader> bzip2_;  // before archive_, which reads it until freed
   std::unique_ptr<archive, ArchiveDeleter> archive_;
   UniqueFd root_;
   // The chain of open directories of the last member: dirs_[i] is component i.
@@ -216,10 +227,10 @@ Status Extraction::Run() {
   // zip member could be read as that zip, and a zip with data in front of it (a
   // self-extractor) would go unchecked.
   std::string head;
-  while (head.size() < 4) {
-    char buf[4];
+  while (head.size() < ParallelBzip2Reader::kHeadBytes) {
+    char buf[ParallelBzip2Reader::kHeadBytes];
     size_t got = 0;
-    Status s = input_->ReadAt(head.size(), buf, 4 - head.size(), &got);
+    Status s = input_->ReadAt(head.size(), buf, sizeof buf - head.size(), &got);
     if (!s.ok()) return s.Prefixed(prefix_);
     if (got == 0) break;
     head.append(buf, got);
@@ -254,9 +265,17 @@ Status Extraction::Run() {
   // A regular file's descriptor is seekable to libarchive, so the zip reader can go to the
   // central directory, the authoritative list of members: the one just checked. A tar is read
   // front to back, as far as its bytes have arrived.
+  // bzip2 is decoded here, a block per core (parallel_bzip2.h); libarchive reads the tar.
+  const int threads = Bzip2Threads(limits_);
+  if (!zip && threads > 1 && ParallelBzip2Reader::Recognizes(head)) {
+    Bzip2Options options;
+    options.threads = threads;
+    bzip2_ = std::make_unique<ParallelBzip2Reader>(input_, options);
+  }
   const int r =
-      zip ? archive_read_open_fd(archive_.get(), archive_fd_.get(), kReadBlockBytes)
-          : archive_read_open2(archive_.get(), this, nullptr, ReadInput, SkipInput, nullptr);
+      zip      ? archive_read_open_fd(archive_.get(), archive_fd_.get(), kReadBlockBytes)
+      : bzip2_ ? archive_read_open2(archive_.get(), this, nullptr, ReadDecoded, nullptr, nullptr)
+               : archive_read_open2(archive_.get(), this, nullptr, ReadInput, SkipInput, nullptr);
   if (r != ARCHIVE_OK) return ArchiveError("cannot open the archive");
 
   while (true) {
@@ -294,6 +313,19 @@ la_ssize_t Extraction::ReadInput(archive* a, void* self, const void** block) {
   x->position_ += got;
   *block = x->block_.data();
   return static_cast<la_ssize_t>(got);
+}
+
+la_ssize_t Extraction::ReadDecoded(archive* a, void* self, const void** block) {
+  auto* x = static_cast<Extraction*>(self);
+  const char* data = nullptr;
+  size_t size = 0;
+  x->input_error_ = x->bzip2_->Next(&data, &size);
+  if (!x->input_error_.ok()) {
+    archive_set_error(a, EIO, "%s", x->input_error_.message().c_str());
+    return -1;
+  }
+  *block = data;
+  return static_cast<la_ssize_t>(size);
 }
 
 la_int64_t Extraction::SkipInput(archive* /*a*/, void* self, la_int64_t request) {
@@ -562,6 +594,7 @@ class FileInput : public ArchiveInput {
     *got = static_cast<size_t>(r);
     return Status::Ok();
   }
+  uint64_t ready() const override { return UINT64_MAX; }
   Status OpenWhole(int* fd) override {
     *fd = dup(fd_.get());
     return *fd < 0 ? Status::IOError("reading the archive", errno) : Status::Ok();

@@ -24,14 +24,16 @@
 // Only the members the filter selects are checked: the others are read past, never created.
 // Formats: tar (ustar, pax, GNU, sparse members kept sparse) plain or gzip/bzip2/xz/zstd
 // compressed, and zip (a file that starts with a zip header, nothing in front of it); only
-// decompressors inside libarchive are enabled, so no archive makes the worker run an external
-// program. Names are read as UTF-8 (pax and zip store them so). Nothing is ever written outside
-// `dest_dir`: every file is created relative to a directory descriptor opened below it, component
-// by component, with O_NOFOLLOW, so neither a link in the archive nor a concurrent change of the
-// tree can redirect a write. No chdir(2): workers are threaded. Modes keep only the 0777 bits (no
-// setuid/setgid/sticky), plus u+rw so the service can always serve and delete what it unpacked;
-// directories are always 0755; files keep their modification time; ownership is never applied. On
-// any refusal the caller deletes `dest_dir`; the extractor does not clean up.
+// decompressors inside the process are enabled (libarchive's, and libbz2 driven a block per
+// core by parallel_bzip2.h, since bzip2 alone would hold a cold staging on one core), so no
+// archive makes the worker run an external program. Names are read as UTF-8 (pax and zip store them
+// so). Nothing is ever written outside `dest_dir`: every file is created relative to a directory
+// descriptor opened below it, component by component, with O_NOFOLLOW, so neither a link in the
+// archive nor a concurrent change of the tree can redirect a write. No chdir(2): workers are
+// threaded. Modes keep only the 0777 bits (no setuid/setgid/sticky), plus u+rw so the service can
+// always serve and delete what it unpacked; directories are always 0755; files keep their
+// modification time; ownership is never applied. On any refusal the caller deletes `dest_dir`; the
+// extractor does not clean up.
 //
 // Errors are one line starting with the archive's file name:
 //   "<archive>: member <name> <reason>"      a member the policy refuses, e.g.
@@ -74,6 +76,9 @@ struct ExtractLimits {
   int64_t max_ratio = 200;
   int64_t ratio_floor_bytes = int64_t{256} << 20;
   int64_t max_seconds = 1800;
+  // Threads decoding a bzip2 archive, a block each; 0: the machine's cores (at most 8); 1: one,
+  // libarchive's own decoder.
+  int bzip2_threads = 0;
 };
 
 struct ExtractStats {
@@ -92,6 +97,9 @@ class ArchiveInput {
   // Up to `n` bytes at `offset`, waiting while they are still to come; 0 only at the end.
   // A failure (the download's cause, a cancellation) ends the extraction with it.
   virtual Status ReadAt(uint64_t offset, char* buf, size_t n, size_t* got) = 0;
+  // Bytes from the first that a read gets now, without waiting; UINT64_MAX once no read waits
+  // any more (the archive is whole, or reads fail at once).
+  virtual uint64_t ready() const = 0;
   // Waits for the whole archive and gives a new descriptor of it for random access (a zip is
   // read from its central directory, at the end); the caller closes it.
   virtual Status OpenWhole(int* fd) = 0;

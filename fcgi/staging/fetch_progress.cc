@@ -84,6 +84,11 @@ uint64_t FetchProgress::attempt() const {
   return attempt_;
 }
 
+uint64_t FetchProgress::ReadyFor(uint64_t attempt) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return attempt_ != attempt || over_ ? UINT64_MAX : readable_;
+}
+
 bool FetchProgress::verified() const {
   std::lock_guard<std::mutex> lock(mu_);
   return over_ && outcome_.ok();

@@ -55,6 +55,9 @@ class FetchProgress {
   Status Wait(uint64_t attempt, uint64_t offset, const std::function<bool()>& cancelled,
               Snapshot* snapshot, int64_t* waited_micros);
   uint64_t attempt() const;
+  // What a reader of `attempt` can read without waiting: the readable prefix, or UINT64_MAX
+  // once its reads no longer wait (the download is over, or `attempt` was thrown away).
+  uint64_t ReadyFor(uint64_t attempt) const;
   // Whether the download is over, whole and verified.
   bool verified() const;
   // Whether a reader of `attempt` read bytes that were later thrown away.
@@ -85,6 +88,7 @@ class FollowingReader : public extract::ArchiveInput {
         attempt_(progress_->attempt()) {}
 
   int64_t size() const override { return static_cast<int64_t>(progress_->size()); }
+  uint64_t ready() const override { return progress_->ReadyFor(attempt_); }
   // Failed(kRestarted) when the attempt was thrown away; the download's cause when it failed.
   Status ReadAt(uint64_t offset, char* buf, size_t n, size_t* got) override;
   Status OpenWhole(int* fd) override;
