@@ -8,7 +8,7 @@ namespace {
 
 constexpr uint64_t kBlockMagic = 0x314159265359;  // BCD of pi
 constexpr uint64_t kEndMagic = 0x177245385090;    // BCD of sqrt(pi)
-constexpr size_t kInputChunk = size_t{1} << 20;
+constexpr size_t kScanReadBytes = size_t{1} << 20;
 constexpr uint64_t kNoBlock = UINT64_MAX;
 
 // A magic number starting at bit s (0-7, from the most significant) of byte k covers all of byte
@@ -27,24 +27,25 @@ const std::array<uint16_t, 256>& MagicKeys() {
   return keys;
 }
 
-// Appends bits, most significant first, to a byte string.
+// Writes bits, most significant first, from `out` on.
 class BitWriter {
  public:
-  explicit BitWriter(std::vector<char>* out) : out_(out) {}
+  explicit BitWriter(char* out) : out_(out) {}
   void Put(uint32_t value, int bits) {  // bits <= 24
     acc_ = (acc_ << bits) | (value & ((1u << bits) - 1));
     count_ += bits;
     while (count_ >= 8) {
       count_ -= 8;
-      out_->push_back(static_cast<char>((acc_ >> count_) & 0xFF));
+      *out_++ = static_cast<char>((acc_ >> count_) & 0xFF);
     }
   }
   void Pad() {
     if (count_ > 0) Put(0, 8 - count_);
   }
+  char* end() const { return out_; }
 
  private:
-  std::vector<char>* out_;
+  char* out_;
   uint64_t acc_ = 0;
   int count_ = 0;
 };
@@ -70,7 +71,7 @@ bool OpensBzip2Stream(std::string_view head) {
 Bzip2BlockScanner::Bzip2BlockScanner(ArchiveInput* input, uint64_t false_boundary_bit)
     : input_(input), false_boundary_bit_(false_boundary_bit) {}
 
-Status Bzip2BlockScanner::Next(std::vector<char>* stream, bool may_wait, Result* result) {
+Status Bzip2BlockScanner::Next(PageBuffer* stream, bool may_wait, Result* result) {
   may_wait_ = may_wait;
   waiting_ = false;
   // Every Need comes before the state changes it would guard, so a call that stops for bytes
@@ -107,7 +108,7 @@ Status Bzip2BlockScanner::Next(std::vector<char>* stream, bool may_wait, Result*
   bool end = false;
   if (Status s = Need((next + 80 + 7) / 8, &end); !s.ok() || waiting_) return Waiting(s, result);
   if (end) return Unexpected(result);
-  Wrap(block_start_, next, block_crc_, stream);
+  if (!Wrap(block_start_, next, block_crc_, stream)) return Status::Failed("bzip2: out of memory");
   combined_crc_ = ((combined_crc_ << 1) | (combined_crc_ >> 31)) ^ block_crc_;
   if (is_end) {
     if (!EndOfStream(next)) return Unexpected(result);
@@ -160,7 +161,7 @@ uint64_t Bzip2BlockScanner::Bits(uint64_t bit, int count) const {
 Status Bzip2BlockScanner::Need(uint64_t until, bool* end) {
   *end = false;
   while (bytes_end() < until) {
-    size_t want = kInputChunk;
+    size_t want = kScanReadBytes;
     if (!may_wait_) {
       const uint64_t ready = input_->ready();
       if (ready <= bytes_end()) {
@@ -216,19 +217,20 @@ Status Bzip2BlockScanner::FindMagic(uint64_t from, uint64_t* at, bool* is_end) {
 
 // Bits [from, to) as one stream: header, the block, the end magic and the block's CRC as
 // the stream's (the CRC of one block combined is the block's).
-void Bzip2BlockScanner::Wrap(uint64_t from, uint64_t to, uint32_t crc,
-                             std::vector<char>* stream) const {
-  // After the 4-byte header the block starts on a byte: whole bytes are shifted over.
+bool Bzip2BlockScanner::Wrap(uint64_t from, uint64_t to, uint32_t crc, PageBuffer* stream) const {
+  // After the 4-byte header the block starts on a byte: whole bytes are shifted over; then
+  // up to 7 bits, the end's 48 and the CRC's 32, and padding.
   const uint64_t whole = (to - from) / 8;
+  *stream = PageBuffer(4 + whole + 12);
+  if (stream->data() == nullptr) return false;
+  char* header = stream->data();
+  header[0] = 'B';
+  header[1] = 'Z';
+  header[2] = 'h';
+  header[3] = level_;
   const uint8_t* in = window_.data() + (from / 8 - base_);
+  auto* out = reinterpret_cast<uint8_t*>(header + 4);
   const unsigned shift = static_cast<unsigned>(from % 8);
-  stream->reserve(4 + whole + 11);  // and the end: up to 7 bits, 48, 32, padding
-  stream->resize(4 + whole);
-  (*stream)[0] = 'B';
-  (*stream)[1] = 'Z';
-  (*stream)[2] = 'h';
-  (*stream)[3] = level_;
-  auto* out = reinterpret_cast<uint8_t*>(stream->data()) + 4;
   if (shift == 0) {
     std::copy(in, in + whole, out);
   } else {
@@ -236,7 +238,7 @@ void Bzip2BlockScanner::Wrap(uint64_t from, uint64_t to, uint32_t crc,
       out[i] = static_cast<uint8_t>((in[i] << shift) | (in[i + 1] >> (8 - shift)));
     }
   }
-  BitWriter w(stream);
+  BitWriter w(header + 4 + whole);
   const uint64_t rest = (to - from) % 8;
   if (rest > 0) {
     w.Put(static_cast<uint32_t>(Bits(from + whole * 8, static_cast<int>(rest))),
@@ -247,12 +249,14 @@ void Bzip2BlockScanner::Wrap(uint64_t from, uint64_t to, uint32_t crc,
   w.Put(crc >> 16, 16);
   w.Put(crc & 0xFFFF, 16);
   w.Pad();
+  stream->set_size(static_cast<size_t>(w.end() - header));
+  return true;
 }
 
 // Drops the window's bytes before `byte`, once they are a whole read's worth: moving the
 // window's bytes at every block would copy each byte several times.
 void Bzip2BlockScanner::Discard(uint64_t byte) {
-  if (byte < base_ + kInputChunk) return;
+  if (byte < base_ + kScanReadBytes) return;
   window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(byte - base_));
   base_ = byte;
 }

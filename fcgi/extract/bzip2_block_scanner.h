@@ -16,6 +16,7 @@
 
 #include "fcgi/base/status.h"
 #include "fcgi/extract/extractor.h"
+#include "fcgi/extract/page_buffer.h"
 
 namespace devserver::extract {
 
@@ -38,7 +39,7 @@ class Bzip2BlockScanner {
   // kWaiting, unless `may_wait`, when the next block needs bytes that have not arrived yet
   // (ArchiveInput::ready): calling again later goes on where this call stopped. A failure is
   // the input's.
-  Status Next(std::vector<char>* stream, bool may_wait, Result* result);
+  Status Next(PageBuffer* stream, bool may_wait, Result* result);
 
  private:
   uint64_t bytes_end() const { return base_ + window_.size(); }
@@ -51,7 +52,7 @@ class Bzip2BlockScanner {
   Status FindMagic(uint64_t from, uint64_t* at, bool* is_end);
   void StartBlock(uint64_t bit);
   bool EndOfStream(uint64_t bit);
-  void Wrap(uint64_t from, uint64_t to, uint32_t crc, std::vector<char>* stream) const;
+  bool Wrap(uint64_t from, uint64_t to, uint32_t crc, PageBuffer* stream) const;
   void Discard(uint64_t byte);
 
   ArchiveInput* const input_;

@@ -16,18 +16,20 @@
 #include "fcgi/extract/bzip2_block_scanner.h"
 
 namespace devserver::extract {
-namespace {
+// Named, not anonymous: the reader's Impl holds these, and a class with linkage may not hold
+// members of types without.
+namespace bzip2_pool {
 
-constexpr size_t kInputChunk = size_t{1} << 20;
+constexpr size_t kSerialReadBytes = size_t{1} << 20;
 constexpr size_t kOutputPiece = size_t{1} << 20;
 
 enum class JobState { kPending, kDone, kTooBig, kFailed };
 
 // One block, wrapped as a stream of its own, and what decoding it gave.
 struct Job {
-  std::vector<char> stream;
+  PageBuffer stream;
   JobState state = JobState::kPending;
-  std::vector<char> out;
+  PageBuffer out;
 };
 
 Status Bzip2Error(int code) {
@@ -46,7 +48,8 @@ Status Bzip2Error(int code) {
 // libbz2 over bytes in memory, piece by piece.
 class PieceDecoder {
  public:
-  PieceDecoder() = default;
+  // Its tables come from `memory`, which outlives it and is used by one thread at a time.
+  explicit PieceDecoder(Bzip2Memory* memory) : memory_(memory) {}
   ~PieceDecoder() { End(); }
   PieceDecoder(const PieceDecoder&) = delete;
   PieceDecoder& operator=(const PieceDecoder&) = delete;
@@ -54,6 +57,9 @@ class PieceDecoder {
   Status Begin() {
     End();
     z_ = bz_stream{};
+    z_.bzalloc = Bzip2Memory::Allocate;
+    z_.bzfree = Bzip2Memory::Free;
+    z_.opaque = memory_;
     const int r = BZ2_bzDecompressInit(&z_, 0, 0);
     if (r != BZ_OK) return Bzip2Error(r);
     open_ = true;
@@ -80,29 +86,39 @@ class PieceDecoder {
   }
 
  private:
+  Bzip2Memory* const memory_;
   bz_stream z_{};
   bool open_ = false;
 };
 
 // Decodes job->stream into job->out; the state to publish.
-JobState DecodeJob(Job* job, size_t cap, std::unique_ptr<char[]>* buffer) {
-  PieceDecoder decoder;
+JobState DecodeJob(Job* job, size_t cap, Bzip2Memory* memory) {
+  PieceDecoder decoder(memory);
   if (!decoder.Begin().ok()) return JobState::kFailed;
   decoder.Feed(job->stream.data(), job->stream.size());
-  // Not zeroed: only the pages a block's output reaches are ever touched.
-  if (!*buffer) buffer->reset(new char[cap]);
+  // Only the pages the block's output reaches are ever touched.
+  job->out = PageBuffer(cap);
+  if (job->out.data() == nullptr) return JobState::kFailed;
   size_t made = 0;
   bool ended = false;
-  const Status s = decoder.Decode(buffer->get(), cap, &made, &ended);
+  const Status s = decoder.Decode(job->out.data(), cap, &made, &ended);
   if (s.ok() && ended) {
-    job->out.assign(buffer->get(), buffer->get() + made);
+    job->out.set_size(made);
     return JobState::kDone;
   }
+  job->out = PageBuffer();
   if (s.ok() && made == cap) return JobState::kTooBig;
   return JobState::kFailed;  // also a block cut short: no output, no error
 }
 
-}  // namespace
+}  // namespace bzip2_pool
+
+using bzip2_pool::DecodeJob;
+using bzip2_pool::Job;
+using bzip2_pool::JobState;
+using bzip2_pool::kOutputPiece;
+using bzip2_pool::kSerialReadBytes;
+using bzip2_pool::PieceDecoder;
 
 class ParallelBzip2Reader::Impl {
  public:
@@ -153,7 +169,7 @@ class ParallelBzip2Reader::Impl {
           std::lock_guard<std::mutex> lock(mu_);
           ++stats_.blocks_in_parallel;
         }
-        if (current_->out.empty()) continue;
+        if (current_->out.size() == 0) continue;
         *data = current_->out.data();
         *size = current_->out.size();
         given_ += *size;
@@ -201,7 +217,7 @@ class ParallelBzip2Reader::Impl {
   }
 
   void Work() {
-    std::unique_ptr<char[]> buffer;
+    Bzip2Memory memory;
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
       work_cv_.wait(lock, [&] { return stop_ || !todo_.empty(); });
@@ -210,7 +226,7 @@ class ParallelBzip2Reader::Impl {
       todo_.pop_front();
       lock.unlock();
       // The caller looks at a job's stream and output only once its state is published.
-      const JobState state = DecodeJob(job.get(), options_.max_block_output, &buffer);
+      const JobState state = DecodeJob(job.get(), options_.max_block_output, &memory);
       lock.lock();
       job->state = state;
       done_cv_.notify_all();
@@ -285,7 +301,7 @@ class ParallelBzip2Reader::Impl {
   }
 
   Status Refill() {
-    in_.resize(kInputChunk);
+    in_.resize(kSerialReadBytes);
     size_t got = 0;
     Status s = input_->ReadAt(read_at_, in_.data(), in_.size(), &got);
     in_.resize(s.ok() ? got : 0);
@@ -336,7 +352,8 @@ class ParallelBzip2Reader::Impl {
   std::shared_ptr<Job> current_;  // whose output the caller holds
   uint64_t given_ = 0;            // bytes handed on so far
   bool in_pieces_ = false;
-  PieceDecoder pieces_;
+  Bzip2Memory pieces_memory_;
+  PieceDecoder pieces_{&pieces_memory_};
   std::vector<char> piece_;
 
   // Serial, after starting over.
