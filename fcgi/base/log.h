@@ -48,7 +48,10 @@ struct LogVoidify {
 
 }  // namespace devserver
 
+// Not parenthesized on purpose: the caller's `<< ...` must reach the stream at the end.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define DS_LOG(level)                                    \
   !::devserver::LogEnabled(::devserver::LogLevel::level) \
       ? (void)0                                          \
       : ::devserver::LogVoidify() & ::devserver::LogLine(::devserver::LogLevel::level).stream()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -137,7 +137,6 @@ class Extraction {
              const MemberFilter& filter, const ExtractLimits& limits,
              const std::function<bool()>& cancelled, Env* env)
       : input_(input),
-        archive_path_(archive_path),
         dest_dir_(WithoutTrailingSlashes(dest_dir)),
         prefix_(BaseName(archive_path) + ": "),
         selector_(filter),
@@ -178,7 +177,6 @@ class Extraction {
   Status ArchiveError(const char* fallback) const;
 
   ArchiveInput* const input_;
-  const std::string& archive_path_;
   const std::string dest_dir_;
   const std::string prefix_;
   MemberSelector selector_;

@@ -13,7 +13,8 @@ namespace devserver::fuzz {
 // keeps the input of any crash.
 [[noreturn]] inline void Fail(const char* file, int line, const char* what,
                               const std::string& detail) {
-  std::fprintf(stderr, "%s:%d: invariant broken: %s\n  %s\n", file, line, what, detail.c_str());
+  (void)std::fprintf(stderr, "%s:%d: invariant broken: %s\n  %s\n", file, line, what,
+                     detail.c_str());
   std::abort();
 }
 
@@ -46,7 +47,7 @@ inline std::string Escaped(std::string_view s) {
       out.push_back(static_cast<char>(c));
     } else {
       char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      (void)std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
     }
   }
