@@ -217,7 +217,9 @@ inline std::string WriteData(archive* a, const TestEntry& e) {
     }
     return "";
   };
-  const std::string zeros(size_t{1} << 20, '\0');
+  // One buffer of zeros for the process: built per entry, its 1 MiB was most of the time of an
+  // archive of many small members under AddressSanitizer (which maps and unmaps it each time).
+  static const std::string zeros(size_t{1} << 20, '\0');
   auto write_zeros = [&](int64_t count) -> std::string {
     for (int64_t left = count; left > 0;) {
       const auto n = static_cast<size_t>(std::min<int64_t>(left, zeros.size()));
